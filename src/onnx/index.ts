@@ -1,0 +1,14 @@
+export { proto } from './proto.js';
+export type { onnx } from 'onnx-proto';
+export * from './dtype.js';
+export * from './errors.js';
+export * from './tensor.js';
+export * from './attributes.js';
+export * from './node.js';
+export * from './graph.js';
+export * from './model.js';
+export * from './value-info.js';
+export * from './load.js';
+export * from './save.js';
+export * from './unknown-fields.js';
+export * from './builder.js';

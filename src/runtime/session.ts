@@ -1,0 +1,86 @@
+import * as ort from 'onnxruntime-node';
+import { ReconError } from '../onnx/errors.js';
+import type { HostTensor } from './host-tensor.js';
+import { fromOrtTensor, toOrtTensor } from './host-tensor.js';
+
+export type DeviceSpec = 'cpu' | 'cuda' | `cuda:${number}` | 'auto';
+
+export interface SessionOptions {
+  device?: DeviceSpec;
+  /** Threads inside one operator (0 = onnxruntime's default). */
+  intraOpThreads?: number;
+  graphOptimizationLevel?: 'disabled' | 'basic' | 'extended' | 'all';
+  /** Called with one-line warnings (e.g. falling back from CUDA to CPU). */
+  onWarning?: (message: string) => void;
+  logSeverityLevel?: 0 | 1 | 2 | 3 | 4;
+}
+
+export const CUDA_HELP = 'see README § "CUDA execution provider" (npm run setup:cuda, then recon doctor)';
+
+/** A loaded onnxruntime session plus the device it actually runs on. */
+export class RuntimeSession {
+  private constructor(
+    readonly session: ort.InferenceSession,
+    readonly device: string,
+  ) {}
+
+  static async create(model: Uint8Array, options: SessionOptions = {}): Promise<RuntimeSession> {
+    const device = options.device ?? 'cpu';
+    const base: ort.InferenceSession.SessionOptions = {
+      graphOptimizationLevel: options.graphOptimizationLevel ?? 'all',
+      logSeverityLevel: options.logSeverityLevel ?? 3,
+    };
+    if (options.intraOpThreads) base.intraOpNumThreads = options.intraOpThreads;
+    if (device === 'cpu') {
+      return new RuntimeSession(await createOrExplain(model, { ...base, executionProviders: ['cpu'] }), 'cpu');
+    }
+    const deviceId = device.startsWith('cuda:') ? Number(device.slice(5)) : 0;
+    try {
+      const session = await ort.InferenceSession.create(model, {
+        ...base,
+        executionProviders: [{ name: 'cuda', deviceId }, 'cpu'],
+      });
+      return new RuntimeSession(session, `cuda:${deviceId}`);
+    } catch (e) {
+      const reason = firstLine(e);
+      if (device === 'auto') {
+        options.onWarning?.(`CUDA execution provider unavailable (${reason}); running on CPU`);
+        return new RuntimeSession(await createOrExplain(model, { ...base, executionProviders: ['cpu'] }), 'cpu');
+      }
+      throw new ReconError(`cannot use the CUDA execution provider: ${reason}; ${CUDA_HELP}`);
+    }
+  }
+
+  get inputNames(): readonly string[] {
+    return this.session.inputNames;
+  }
+
+  get outputNames(): readonly string[] {
+    return this.session.outputNames;
+  }
+
+  async run(feeds: Record<string, HostTensor>, outputs?: readonly string[]): Promise<Record<string, HostTensor>> {
+    const ortFeeds: Record<string, ort.Tensor> = {};
+    for (const [k, v] of Object.entries(feeds)) ortFeeds[k] = toOrtTensor(v);
+    const result = outputs ? await this.session.run(ortFeeds, outputs as string[]) : await this.session.run(ortFeeds);
+    const out: Record<string, HostTensor> = {};
+    for (const [k, v] of Object.entries(result)) out[k] = fromOrtTensor(v);
+    return out;
+  }
+
+  async release(): Promise<void> {
+    await this.session.release();
+  }
+}
+
+async function createOrExplain(model: Uint8Array, options: ort.InferenceSession.SessionOptions): Promise<ort.InferenceSession> {
+  try {
+    return await ort.InferenceSession.create(model, options);
+  } catch (e) {
+    throw new ReconError(`onnxruntime rejected the model: ${firstLine(e)}`);
+  }
+}
+
+function firstLine(e: unknown): string {
+  return (e instanceof Error ? e.message : String(e)).split('\n')[0] ?? '';
+}
