@@ -1,0 +1,133 @@
+import type { DType } from '../onnx/dtype.js';
+import { isFloatDType } from '../onnx/dtype.js';
+import type { Model } from '../onnx/model.js';
+import { Model as ModelClass } from '../onnx/model.js';
+import { Graph } from '../onnx/graph.js';
+import { serializeModel } from '../onnx/save.js';
+import { makeValueInfo, tensorTypeOf, type Dim } from '../onnx/value-info.js';
+import { ReconError } from '../onnx/errors.js';
+import { RuntimeSession } from '../runtime/session.js';
+import type { HostTensor } from '../runtime/host-tensor.js';
+
+export interface ValueShape {
+  dtype: DType;
+  dims: number[];
+}
+
+/** Static dtype and shape of every value of a graph for one input shape, plus small integer values. */
+export interface ShapeInfo {
+  values: Map<string, ValueShape>;
+  /** Values of small integer tensors (shape computations), for folding into constants. */
+  constants: Map<string, number[]>;
+  /** The concrete input shapes the information holds for. */
+  inputDims: Record<string, number[]>;
+}
+
+const CONSTANT_LIMIT = 64;
+
+/**
+ * Shapes by running the model once on onnxruntime with every intermediate value exposed as an
+ * output. Exact for every op onnxruntime runs, with no shape-inference rules of our own to keep
+ * in sync. Inputs are zeros (valid as indices for embeddings) unless `feeds` are given.
+ */
+export async function inferShapes(
+  model: Model,
+  options: { inputDims?: Record<string, number[]>; batchSize?: number; feeds?: Record<string, HostTensor> } = {},
+): Promise<ShapeInfo> {
+  const g = model.graph;
+  const feeds: Record<string, HostTensor> = { ...(options.feeds ?? {}) };
+  const inputDims: Record<string, number[]> = {};
+  for (const input of g.feedInputs) {
+    const name = input.name ?? '';
+    const given = feeds[name];
+    if (given) {
+      inputDims[name] = given.dims.slice();
+      continue;
+    }
+    const type = tensorTypeOf(input);
+    if (!type?.dtype || !type.dims) throw new ReconError(`graph input "${name}" has no tensor type with a known rank`);
+    const dims = options.inputDims?.[name] ?? concreteDims(type.dims, options.batchSize ?? 1);
+    inputDims[name] = dims;
+    feeds[name] = zerosFor(name, type.dtype, dims);
+  }
+  const probe = new Graph({
+    name: g.name,
+    nodes: g.nodes,
+    inputs: g.inputs,
+    initializers: g.initializers,
+    outputs: [],
+  });
+  const exposed: string[] = [];
+  const seen = new Set<string>();
+  for (const n of g.nodes) {
+    for (const o of n.outputs) {
+      if (!o || seen.has(o)) continue;
+      seen.add(o);
+      exposed.push(o);
+      probe.outputs.push({ name: o });
+    }
+  }
+  for (const o of g.outputs) if (o.name && !seen.has(o.name)) probe.outputs.push(o);
+  const m = new ModelClass(probe, { irVersion: model.irVersion, opsetImports: model.opsetImports });
+  m.functions = model.functions;
+  const session = await RuntimeSession.create(serializeModel(m), { graphOptimizationLevel: 'disabled' });
+  let result: Record<string, HostTensor>;
+  try {
+    result = await session.run(feeds);
+  } finally {
+    await session.release();
+  }
+  const values = new Map<string, ValueShape>();
+  const constants = new Map<string, number[]>();
+  for (const [name, t] of Object.entries(inputDims)) values.set(name, { dtype: feeds[name]!.dtype, dims: t });
+  for (const [name, t] of g.initializers) {
+    values.set(name, { dtype: t.dtype, dims: t.dims.slice() });
+    if ((t.dtype === 'int64' || t.dtype === 'int32') && t.numel <= CONSTANT_LIMIT) constants.set(name, t.toNumbers());
+  }
+  for (const [name, t] of Object.entries(result)) {
+    values.set(name, { dtype: t.dtype, dims: t.dims.slice() });
+    if ((t.dtype === 'int64' || t.dtype === 'int32') && t.data.length <= CONSTANT_LIMIT) {
+      constants.set(name, Array.from(t.data as ArrayLike<number | bigint>, (v) => Number(v)));
+    }
+  }
+  return { values, constants, inputDims };
+}
+
+function concreteDims(dims: readonly Dim[], batch: number): number[] {
+  return dims.map((d, i) => (typeof d === 'number' ? d : i === 0 ? batch : 1));
+}
+
+function zerosFor(name: string, dtype: DType, dims: number[]): HostTensor {
+  const n = dims.reduce((a, b) => a * b, 1);
+  switch (dtype) {
+    case 'float32':
+      return { dtype, dims, data: new Float32Array(n) };
+    case 'float64':
+      return { dtype, dims, data: new Float64Array(n) };
+    case 'int64':
+      return { dtype, dims, data: new BigInt64Array(n) };
+    case 'int32':
+      return { dtype, dims, data: new Int32Array(n) };
+    case 'uint8':
+      return { dtype, dims, data: new Uint8Array(n) };
+    case 'bool':
+      return { dtype, dims, data: new Uint8Array(n) };
+    default:
+      throw new ReconError(`graph input "${name}" has element type ${dtype}, which recon cannot feed`);
+  }
+}
+
+/** value_info entries (dtype and static shape) for the given values. */
+export function shapeValueInfos(info: ShapeInfo, names: Iterable<string>): ReturnType<typeof makeValueInfo>[] {
+  const out = [];
+  for (const n of names) {
+    const s = info.values.get(n);
+    if (s) out.push(makeValueInfo(n, s.dtype, s.dims));
+  }
+  return out;
+}
+
+export function isFloatValue(info: ShapeInfo, name: string): boolean {
+  return isFloatDType(info.values.get(name)?.dtype);
+}
+
