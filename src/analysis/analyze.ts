@@ -1,0 +1,41 @@
+import type { Model } from '../onnx/model.js';
+import type { TaskSpec } from './task-spec.js';
+import { computeReachability, type Reachability } from './reach.js';
+import { findLayers, sharedInitializers, type Layer } from './layers.js';
+
+/** Tasks, reachability and layers of one model: the input every later stage starts from. */
+export interface ModelAnalysis {
+  tasks: TaskSpec[];
+  reach: Reachability;
+  layers: Layer[];
+  sharedLayers: Layer[];
+  /** Parameter initializer → task indices it reaches. */
+  paramTasks: Map<string, number[]>;
+  sharedInitializers: { name: string; layers: string[] }[];
+}
+
+export function analyzeModel(model: Model, tasks: TaskSpec[]): ModelAnalysis {
+  const reach = computeReachability(model.graph, tasks.map((t) => t.output));
+  const layers = findLayers(model.graph, reach);
+  const paramTasks = new Map<string, Set<number>>();
+  for (const l of layers) {
+    for (const p of l.params) {
+      const s = paramTasks.get(p) ?? new Set<number>();
+      for (const t of l.tasks) s.add(t);
+      paramTasks.set(p, s);
+    }
+  }
+  return {
+    tasks,
+    reach,
+    layers,
+    sharedLayers: layers.filter((l) => l.shared),
+    paramTasks: new Map([...paramTasks].map(([k, v]) => [k, [...v].sort((a, b) => a - b)])),
+    sharedInitializers: sharedInitializers(layers),
+  };
+}
+
+/** Looks up a layer by name. */
+export function layerByName(analysis: ModelAnalysis, name: string): Layer | undefined {
+  return analysis.layers.find((l) => l.name === name);
+}

@@ -1,0 +1,130 @@
+import type { Model } from '../onnx/model.js';
+import { serializeModel } from '../onnx/save.js';
+import type { TaskSpec } from '../analysis/task-spec.js';
+import { analyzeModel, type ModelAnalysis } from '../analysis/analyze.js';
+import { buildGradientGraph, type GradientGraph } from '../autodiff/gradient-graph.js';
+import { createDefaultRegistry } from '../autodiff/register-all.js';
+import { sumGrams } from '../conflict/gram.js';
+import type { HostTensor } from './host-tensor.js';
+import { RuntimeSession, type SessionOptions } from './session.js';
+
+export interface GradientSessionOptions extends SessionOptions {
+  batchNorm?: 'train' | 'eval';
+  /** Return each task's raw gradient of every shared parameter too. */
+  rawGradients?: boolean;
+  /** Feed these parameters as inputs and return their per-task gradients (for training). */
+  trainableParams?: readonly string[];
+}
+
+export interface GradientStep {
+  losses: Record<string, number>;
+  /** Shared parameter → row-major T×T Gram matrix of the task gradients. */
+  paramGrams: Map<string, Float64Array>;
+  /** Shared layer → Gram of the layer's concatenated (weight, bias) task gradients. */
+  layerGrams: Map<string, Float64Array>;
+  /** task → parameter → gradient (raw gradients and trainable parameters). */
+  gradients: Map<string, Map<string, Float32Array>>;
+  /** Batch statistics of train-mode BN layers (for running-stat updates), in model order. */
+  batchStats: { runningMean: string; runningVar: string; mean: Float32Array; unbiasedVar: Float32Array }[];
+}
+
+/**
+ * Per-task gradients of a multi-task model on onnxruntime: one session run per batch computes the
+ * forward pass, every task loss, and per shared layer the Gram matrix of the task gradients.
+ * Sessions are built lazily and cached per input shape.
+ */
+export class GradientSession {
+  readonly analysis: ModelAnalysis;
+  readonly sharedParams: string[];
+  private readonly sessions = new Map<string, Promise<{ graph: GradientGraph; session: RuntimeSession }>>();
+
+  constructor(
+    readonly model: Model,
+    readonly tasks: readonly TaskSpec[],
+    readonly options: GradientSessionOptions = {},
+  ) {
+    this.analysis = analyzeModel(model, [...tasks]);
+    this.sharedParams = [...new Set(this.analysis.sharedLayers.flatMap((l) => l.params))];
+  }
+
+  get device(): Promise<string> {
+    const first = this.sessions.values().next().value;
+    return first ? first.then((s) => s.session.device) : Promise.resolve(this.options.device ?? 'cpu');
+  }
+
+  async run(batch: Record<string, HostTensor>, params?: Record<string, HostTensor>): Promise<GradientStep> {
+    const { graph, session } = await this.sessionFor(batch);
+    const feeds: Record<string, HostTensor> = {};
+    for (const name of session.inputNames) {
+      const v = batch[name] ?? params?.[name] ?? this.paramFeed(name);
+      if (v) feeds[name] = v;
+    }
+    const out = await session.run(feeds);
+    const T = this.tasks.length;
+    const lossData = out[graph.lossesOutput]!.data as Float32Array;
+    const losses = Object.fromEntries(this.tasks.map((t, i) => [t.name, lossData[i]!]));
+    const paramGrams = new Map<string, Float64Array>();
+    if (graph.gramsOutput) {
+      const grams = out[graph.gramsOutput]!.data as Float32Array;
+      this.sharedParams.forEach((p, k) => paramGrams.set(p, Float64Array.from(grams.subarray(k * T * T, (k + 1) * T * T))));
+    }
+    const layerGrams = new Map<string, Float64Array>();
+    for (const l of this.analysis.sharedLayers) {
+      layerGrams.set(l.name, sumGrams([...new Set(l.params)].map((p) => paramGrams.get(p)!), T));
+    }
+    const gradients = new Map<string, Map<string, Float32Array>>();
+    for (const [task, m] of graph.gradientOutputs) {
+      const tm = new Map<string, Float32Array>();
+      for (const [p, name] of m) tm.set(p, out[name]!.data as Float32Array);
+      gradients.set(task, tm);
+    }
+    const batchStats = graph.batchStats.map((s) => ({
+      runningMean: s.runningMean,
+      runningVar: s.runningVar,
+      mean: out[s.mean]!.data as Float32Array,
+      unbiasedVar: out[s.unbiasedVar]!.data as Float32Array,
+    }));
+    return { losses, paramGrams, layerGrams, gradients, batchStats };
+  }
+
+  async release(): Promise<void> {
+    for (const s of this.sessions.values()) await (await s).session.release();
+    this.sessions.clear();
+  }
+
+  private paramFeed(name: string): HostTensor | undefined {
+    if (!this.options.trainableParams?.includes(name)) return undefined;
+    const t = this.model.graph.initializers.get(name)!;
+    return { dtype: 'float32', dims: t.dims.slice(), data: t.data('float32') };
+  }
+
+  private sessionFor(batch: Record<string, HostTensor>): Promise<{ graph: GradientGraph; session: RuntimeSession }> {
+    const key = Object.entries(batch)
+      .map(([k, v]) => `${k}:${v.dtype}[${v.dims.join(',')}]`)
+      .sort()
+      .join(';');
+    let entry = this.sessions.get(key);
+    if (!entry) {
+      entry = (async () => {
+        const graph = await buildGradientGraph(this.model, {
+          tasks: this.tasks,
+          gramParams: this.sharedParams,
+          trainableParams: this.options.trainableParams,
+          rawGradients: this.options.rawGradients,
+          batchNorm: this.options.batchNorm ?? 'train',
+          registry: createDefaultRegistry(),
+          feeds: batch,
+        });
+        const session = await RuntimeSession.create(serializeModel(graph.model), this.options);
+        return { graph, session };
+      })();
+      this.sessions.set(key, entry);
+    }
+    return entry;
+  }
+}
+
+/** Library entry point: `createGradientSession(model, tasks, options).run(batch)`. */
+export function createGradientSession(model: Model, tasks: readonly TaskSpec[], options: GradientSessionOptions = {}): GradientSession {
+  return new GradientSession(model, tasks, options);
+}
