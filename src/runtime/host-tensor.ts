@@ -1,31 +1,11 @@
 import * as ort from 'onnxruntime-node';
 import { ReconError } from '../onnx/errors.js';
+import type { HostTensor } from '../data/host-tensor.js';
 
-/** Element types that cross the runtime boundary. */
-export type HostDType = 'float32' | 'float64' | 'int64' | 'int32' | 'uint8' | 'bool';
+export type { HostTensor } from '../data/host-tensor.js';
 
-export interface HostDataByDType {
-  float32: Float32Array;
-  float64: Float64Array;
-  int64: BigInt64Array;
-  int32: Int32Array;
-  uint8: Uint8Array;
-  bool: Uint8Array;
-}
-
-/** A dense tensor in host memory: what data files hold and what sessions take and return. */
-export type HostTensor = {
-  [D in HostDType]: { dtype: D; dims: number[]; data: HostDataByDType[D] };
-}[HostDType];
-
-export function hostTensor<D extends HostDType>(dtype: D, dims: number[], data: HostDataByDType[D]): HostTensor {
-  const n = dims.reduce((a, b) => a * b, 1);
-  if (data.length !== n) throw new Error(`tensor of shape [${dims.join(',')}] needs ${n} values, got ${data.length}`);
-  return { dtype, dims, data } as HostTensor;
-}
-
+/** Wraps a host tensor for onnxruntime without copying its data. */
 export function toOrtTensor(t: HostTensor): ort.Tensor {
-  if (t.dtype === 'bool') return new ort.Tensor('bool', t.data, t.dims);
   return new ort.Tensor(t.dtype, t.data, t.dims);
 }
 

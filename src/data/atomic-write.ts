@@ -1,0 +1,51 @@
+import { closeSync, openSync, renameSync, unlinkSync, writeSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+
+// A single write() call may write less than asked for large buffers; keep each call well below 2 GiB.
+const MAX_WRITE_CHUNK = 1 << 30;
+
+/** A temporary name next to `path`, so the final rename stays on one file system. */
+export function temporaryPathFor(path: string): string {
+  return join(dirname(path), `.${basename(path)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
+}
+
+/** Writes all of `buffer` at the file's current position. */
+export function writeAll(fd: number, buffer: Uint8Array): void {
+  let done = 0;
+  while (done < buffer.byteLength) {
+    const length = Math.min(MAX_WRITE_CHUNK, buffer.byteLength - done);
+    done += writeSync(fd, buffer, done, length);
+  }
+}
+
+/**
+ * Writes the file through a temporary sibling and renames it into place, so readers never see a
+ * half-written file and a failure leaves any previous file untouched.
+ */
+export function writeFileAtomic(path: string, write: (fd: number) => void): void {
+  const temporary = temporaryPathFor(path);
+  const fd = openSync(temporary, 'w');
+  try {
+    try {
+      write(fd);
+    } finally {
+      closeSync(fd);
+    }
+    renameSync(temporary, path);
+  } catch (error) {
+    try {
+      unlinkSync(temporary);
+    } catch {
+      // The temporary file may already be gone; the original error is the one worth reporting.
+    }
+    throw error;
+  }
+}
+
+/** Atomically writes the concatenation of `parts` without joining them in memory. */
+export function writePartsAtomic(path: string, parts: readonly Uint8Array[]): void {
+  writeFileAtomic(path, (fd) => {
+    for (const part of parts) writeAll(fd, part);
+  });
+}

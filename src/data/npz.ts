@@ -1,0 +1,75 @@
+/**
+ * NumPy .npz archives: a ZIP file with one `<key>.npy` entry per array (np.savez / np.savez_compressed).
+ */
+import type { HostTensor } from './host-tensor.js';
+import { npyParts, parseNpy } from './npy.js';
+import { ZipReader, writeZip, type ZipWriteEntry } from './zip.js';
+
+const NPY_SUFFIX = '.npy';
+
+/** Lazily readable archive: listing keys reads only the central directory. */
+export interface NpzArchive {
+  readonly path: string;
+  /** Array names, in archive order (entry names without ".npy"). */
+  keys(): string[];
+  has(key: string): boolean;
+  /** Decodes one array; each call reads the entry from disk again. */
+  read(key: string): HostTensor;
+  close(): void;
+}
+
+export function openNpz(path: string): NpzArchive {
+  const zip = ZipReader.open(path);
+  const keyToEntry = new Map<string, string>();
+  for (const entry of zip.entries) {
+    if (entry.name.endsWith(NPY_SUFFIX)) keyToEntry.set(entry.name.slice(0, -NPY_SUFFIX.length), entry.name);
+  }
+  return {
+    path,
+    keys: () => [...keyToEntry.keys()],
+    has: (key) => keyToEntry.has(key),
+    read(key: string): HostTensor {
+      const entryName = keyToEntry.get(key);
+      if (entryName === undefined) {
+        throw new Error(`${path}: no array "${key}" (arrays: ${[...keyToEntry.keys()].join(', ') || 'none'})`);
+      }
+      return parseNpy(zip.read(entryName), `${path}: array "${key}"`);
+    },
+    close: () => zip.close(),
+  };
+}
+
+/** Reads every array of the archive. */
+export function readNpz(path: string): Map<string, HostTensor> {
+  const archive = openNpz(path);
+  try {
+    return new Map(archive.keys().map((key) => [key, archive.read(key)]));
+  } finally {
+    archive.close();
+  }
+}
+
+export interface WriteNpzOptions {
+  /** Deflate entries like np.savez_compressed (default false, like np.savez). */
+  compress?: boolean;
+  /** Always write ZIP64 records; only useful to exercise readers. */
+  forceZip64?: boolean;
+}
+
+/** Writes the arrays atomically (temporary file, then rename), in the record's key order. */
+export function writeNpz(
+  path: string,
+  arrays: Readonly<Record<string, HostTensor>> | ReadonlyMap<string, HostTensor>,
+  options: WriteNpzOptions = {},
+): void {
+  const pairs = arrays instanceof Map ? [...arrays.entries()] : Object.entries(arrays);
+  for (const [key] of pairs) {
+    if (key.length === 0) throw new Error(`${path}: array names must not be empty`);
+  }
+  function* entries(): Generator<ZipWriteEntry> {
+    for (const [key, tensor] of pairs) {
+      yield { name: `${key}${NPY_SUFFIX}`, parts: npyParts(tensor, `${path}: array "${key}"`) };
+    }
+  }
+  writeZip(path, entries(), { compress: options.compress ?? false, forceZip64: options.forceZip64 ?? false });
+}
