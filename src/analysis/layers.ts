@@ -30,18 +30,31 @@ const PARAM_INPUTS: Record<string, readonly number[]> = {
   Gather: [0],
 };
 
-/** Trainable float initializers of one node (empty when it owns none). */
-export function parameterInputs(graph: Graph, node: Node): string[] {
+/**
+ * Trainable float initializers of one node (empty when it owns none), with the Identity nodes
+ * through which it reads them: PyTorch's exporter reads a deduplicated parameter through an
+ * Identity named after the dropped one.
+ */
+export function parameterInputs(graph: Graph, node: Node, producers = graph.producers()): { params: string[]; aliases: Node[] } {
   const positions = node.domain === '' || node.domain === 'ai.onnx' ? PARAM_INPUTS[node.opType] : undefined;
-  if (!positions) return [];
-  const out: string[] = [];
+  const params: string[] = [];
+  const aliases: Node[] = [];
+  if (!positions) return { params, aliases };
   for (const i of positions) {
-    const v = node.inputs[i];
+    let v = node.inputs[i];
+    const via: Node[] = [];
+    for (let p = v ? producers.get(v) : undefined; p && p.opType === 'Identity'; p = producers.get(v!)) {
+      via.push(p);
+      v = p.inputs[0];
+    }
     if (!v) continue;
     const t = graph.initializers.get(v);
-    if (t && isFloatDType(t.dtype) && t.numel > 0) out.push(v);
+    if (t && isFloatDType(t.dtype) && t.numel > 0) {
+      params.push(v);
+      aliases.push(...via);
+    }
   }
-  return out;
+  return { params, aliases };
 }
 
 /**
@@ -50,13 +63,14 @@ export function parameterInputs(graph: Graph, node: Node): string[] {
  */
 export function findLayers(graph: Graph, reach: Reachability): Layer[] {
   const consumers = graph.consumers();
+  const producers = graph.producers();
   const merged = new Set<Node>();
   const groups: { op: string; nodes: Node[]; params: string[] }[] = [];
   for (const node of graph.nodes) {
     if (merged.has(node)) continue;
-    const params = parameterInputs(graph, node);
+    const { params, aliases } = parameterInputs(graph, node, producers);
     if (params.length === 0) continue;
-    const nodes = [node];
+    const nodes = [...aliases, node];
     if (node.opType === 'MatMul') {
       const users = consumers.get(node.outputs[0]!) ?? [];
       const add = users.length === 1 ? users[0]! : undefined;
@@ -72,7 +86,11 @@ export function findLayers(graph: Graph, reach: Reachability): Layer[] {
     }
     groups.push({ op: node.opType, nodes, params });
   }
-  const names = uniqueNames(groups.map((g) => layerName(g.nodes[0]!, g.params)));
+  groups.push(...looseParameterGroups(graph, new Set(groups.flatMap((g) => g.params))));
+  const position = new Map(graph.nodes.map((n, i) => [n, i]));
+  const owner = (g: { nodes: Node[] }): Node => g.nodes.find((n) => n.opType !== 'Identity') ?? g.nodes[0]!;
+  groups.sort((x, y) => position.get(owner(x))! - position.get(owner(y))!);
+  const names = uniqueNames(groups.map((g) => layerName(owner(g), g.params)));
   return groups.map((g, i) => {
     const tasks = new Set<number>();
     for (const n of g.nodes) for (const t of reach.nodeTasks.get(n) ?? []) tasks.add(t);
@@ -87,6 +105,34 @@ export function findLayers(graph: Graph, reach: Reachability): Layer[] {
       shared: sorted.length >= 2,
     };
   });
+}
+
+/** Elementwise ops through which exporters apply parameters of their own (decomposed norms, learned embeddings). */
+const LOOSE_PARAM_OPS = new Set(['Add', 'Sub', 'Mul', 'Div']);
+
+/**
+ * Float parameters applied by elementwise ops: LayerNorm decomposed at opset < 17
+ * (`norm.weight` via Mul, `norm.bias` via Add) or a learned positional embedding added to the
+ * tokens. Only named, non-scalar initializers count; exporter constants (`onnx::…`) and scalars do
+ * not. Grouped by module path, like every other layer.
+ */
+function looseParameterGroups(graph: Graph, claimed: ReadonlySet<string>): { op: string; nodes: Node[]; params: string[] }[] {
+  const byPrefix = new Map<string, { op: string; nodes: Node[]; params: string[] }>();
+  for (const node of graph.nodes) {
+    if (!LOOSE_PARAM_OPS.has(node.opType) || (node.domain !== '' && node.domain !== 'ai.onnx')) continue;
+    for (const v of node.inputs) {
+      const t = v ? graph.initializers.get(v) : undefined;
+      if (!t || !isFloatDType(t.dtype) || t.numel <= 1 || claimed.has(v) || v.includes('::')) continue;
+      const suffix = PARAM_SUFFIXES.find((s) => v.endsWith(s));
+      const prefix = suffix ? v.slice(0, -suffix.length) : v;
+      const group = byPrefix.get(prefix) ?? { op: '', nodes: [], params: [] };
+      if (!group.nodes.includes(node)) group.nodes.push(node);
+      if (!group.params.includes(v)) group.params.push(v);
+      group.op = group.nodes.map((n) => n.opType).join('+');
+      byPrefix.set(prefix, group);
+    }
+  }
+  return [...byPrefix.values()];
 }
 
 const PARAM_SUFFIXES = ['.weight', '.bias', '.gamma', '.beta', '.scale', '.running_mean', '.running_var'];
@@ -114,11 +160,17 @@ export function modulePathOf(nodeName: string): string | undefined {
   if (!nodeName.startsWith('/')) return undefined;
   const parts = nodeName.split('/').filter((p) => p !== '');
   if (parts.length < 2) return undefined;
-  let path = '';
+  // A scope is named relative to some ancestor: `layer1.0` refines `layer1`, and `downsample.0`
+  // refines `downsample`; a refinement replaces the component it extends.
+  const segments: string[] = [];
   for (const part of parts.slice(0, -1)) {
-    path = path === '' || part.startsWith(`${path}.`) ? part : `${path}.${part}`;
+    const whole = segments.join('.');
+    const last = segments[segments.length - 1];
+    if (whole !== '' && part.startsWith(`${whole}.`)) segments.splice(0, segments.length, part);
+    else if (last !== undefined && part.startsWith(`${last}.`)) segments[segments.length - 1] = part;
+    else segments.push(part);
   }
-  return path || undefined;
+  return segments.length > 0 ? segments.join('.') : undefined;
 }
 
 function uniqueNames(names: string[]): string[] {

@@ -128,7 +128,7 @@ describe('fields of newer ONNX versions', () => {
     const bytes = proto.ModelProto.encode(b.model(17).toProto()).finish();
     // Rebuild the NodeProto with an extra field 9 (metadata_props in ONNX ≥ 1.16).
     const decoded = proto.ModelProto.decode(bytes);
-    const nodeBytes = proto.NodeProto.encode(decoded.graph!.node[0]!).finish();
+    const nodeBytes = proto.NodeProto.encode(decoded.graph!.node![0]!).finish();
     const extra = Uint8Array.from([...nodeBytes, (9 << 3) | 2, 4, 10, 0, 18, 0]);
     decoded.graph!.node = [];
     const graphBytes = proto.GraphProto.encode(decoded.graph!).finish();
