@@ -1,0 +1,13 @@
+/** Public surface of the report module: schema, producer helpers, renderers and combiners. */
+export * from './schema.js';
+export * from './bins.js';
+export { CosineAccumulator, DEFAULT_EXACT_QUANTILE_LIMIT, mergeCosineStats, conflictFraction } from './cosine-stats.js';
+export { rankScores, orderByRank } from './rank.js';
+export { downsampleLosses } from './losses.js';
+export { ConflictReportBuilder, type LayerDescriptor, type ReportBuilderInit, type ReportHeader } from './builder.js';
+export { renderRankingTable, type RankingTableOptions } from './table.js';
+export { renderConflictCsv, csvField, CSV_COLUMNS } from './csv.js';
+export { renderHtmlReport, type HtmlReportOptions } from './html.js';
+export { compareReports, renderCompareText, type CompareOptions, type CompareResult, type OccurrenceBasis, type OccurrenceColumn } from './compare.js';
+export { mergeReports, type MergeOptions } from './merge.js';
+export { readConflictReport, writeConflictReport, writeTextFileAtomic, formatReportJson } from './io.js';
