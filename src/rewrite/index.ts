@@ -1,0 +1,7 @@
+export * from './types.js';
+export { rewrite, carryShapes } from './rewrite.js';
+export { computeTaskReach, sinkReach } from './reach.js';
+export { PROVENANCE_KEY, readProvenance } from './provenance.js';
+export * from './cost.js';
+export * from './select.js';
+export * from './verify.js';
