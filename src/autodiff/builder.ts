@@ -161,8 +161,9 @@ function checkCoverage(
   for (const node of nodes) {
     if (!onAnyPath.has(node)) continue;
     const rule = registry.get(node.opType, node.domain);
-    if (rule && (rule.minOpset ?? 0) <= Math.max(opset, rule.minOpset ?? 0)) continue;
-    const key = node.domain ? `${node.domain}::${node.opType}` : node.opType;
+    if (rule && (rule.minOpset ?? 0) <= opset) continue;
+    const base = node.domain ? `${node.domain}::${node.opType}` : node.opType;
+    const key = rule ? `${base} (its backward needs opset ${rule.minOpset}, the model has ${opset})` : base;
     const list = missing.get(key) ?? [];
     list.push(node.label);
     missing.set(key, list);
