@@ -17,7 +17,10 @@ export interface ValueShape {
 /** Static dtype and shape of every value of a graph for one input shape, plus small integer values. */
 export interface ShapeInfo {
   values: Map<string, ValueShape>;
-  /** Values of small integer tensors (shape computations), for folding into constants. */
+  /**
+   * Values of small integer tensors (shape computations), for folding into constants, and of small
+   * float initializers and Constant-node outputs (e.g. Resize scales).
+   */
   constants: Map<string, number[]>;
   /** The concrete input shapes the information holds for. */
   inputDims: Record<string, number[]>;
@@ -83,11 +86,17 @@ export async function inferShapes(
   for (const [name, t] of g.initializers) {
     values.set(name, { dtype: t.dtype, dims: t.dims.slice() });
     if ((t.dtype === 'int64' || t.dtype === 'int32') && t.numel <= CONSTANT_LIMIT) constants.set(name, t.toNumbers());
+    // Small float initializers too (Resize scales and roi, Upsample scales): true constants.
+    if ((t.dtype === 'float32' || t.dtype === 'float64') && t.numel <= CONSTANT_LIMIT) constants.set(name, t.toNumbers());
   }
+  const constantNodeOutputs = new Set(g.nodes.filter((n) => n.opType === 'Constant' && (n.domain === '' || n.domain === 'ai.onnx')).map((n) => n.outputs[0]));
   for (const [name, t] of Object.entries(result)) {
     values.set(name, { dtype: t.dtype, dims: t.dims.slice() });
     if ((t.dtype === 'int64' || t.dtype === 'int32') && t.data.length <= CONSTANT_LIMIT) {
       constants.set(name, Array.from(t.data as ArrayLike<number | bigint>, (v) => Number(v)));
+    } else if ((t.dtype === 'float32' || t.dtype === 'float64') && t.data.length <= CONSTANT_LIMIT && constantNodeOutputs.has(name)) {
+      // Float values only from Constant nodes: other small float values are activations.
+      constants.set(name, Array.from(t.data as ArrayLike<number>));
     }
   }
   return { values, constants, inputDims };
