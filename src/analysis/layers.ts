@@ -145,8 +145,11 @@ const PARAM_SUFFIXES = ['.weight', '.bias', '.gamma', '.beta', '.scale', '.runni
 export function layerName(node: Node, params: readonly string[]): string {
   const prefixes = new Set<string>();
   for (const p of params) {
-    const suffix = PARAM_SUFFIXES.find((s) => p.endsWith(s));
-    if (suffix && !p.startsWith('onnx::')) prefixes.add(p.slice(0, -suffix.length));
+    // `conv1.weight__T1` (a per-task copy made by recon rewrite) names layer `conv1__T1`.
+    const copy = /^(.*?)(__[^.]+)$/.exec(p);
+    const base = copy ? copy[1]! : p;
+    const suffix = PARAM_SUFFIXES.find((s) => base.endsWith(s));
+    if (suffix && !p.startsWith('onnx::')) prefixes.add(base.slice(0, -suffix.length) + (copy ? copy[2]! : ''));
   }
   if (prefixes.size === 1) return [...prefixes][0]!;
   const fromNode = modulePathOf(node.name);

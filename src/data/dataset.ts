@@ -2,6 +2,7 @@
  * Datasets as named arrays that share axis 0 (one row per example), loaded from .npz, .npy or a
  * TensorProto directory, plus the row-batching helpers used by training and gradient probes.
  */
+import { ReconError } from '../onnx/errors.js';
 import { statSync } from 'node:fs';
 import { basename, extname } from 'node:path';
 import { Random } from '../util/random.js';
@@ -26,16 +27,16 @@ export function makeDataset(
   source = '<memory>',
 ): Dataset {
   const map: ReadonlyMap<string, HostTensor> = arrays instanceof Map ? arrays : new Map(Object.entries(arrays));
-  if (map.size === 0) throw new Error(`dataset ${source}: contains no arrays`);
+  if (map.size === 0) throw new ReconError(`dataset ${source}: contains no arrays`);
   let first: [string, number] | null = null;
   for (const [name, tensor] of map) {
     if (tensor.dims.length === 0) {
-      throw new Error(`dataset ${source}: array "${name}" is a scalar, but every array needs a row axis`);
+      throw new ReconError(`dataset ${source}: array "${name}" is a scalar, but every array needs a row axis`);
     }
     const rows = tensor.dims[0]!;
     if (first === null) first = [name, rows];
     else if (rows !== first[1]) {
-      throw new Error(
+      throw new ReconError(
         `dataset ${source}: array "${name}" has ${rows} rows but array "${first[0]}" has ${first[1]} rows`,
       );
     }
@@ -49,20 +50,20 @@ export function loadDataset(path: string): Dataset {
   try {
     isDirectory = statSync(path).isDirectory();
   } catch {
-    throw new Error(`dataset ${path}: no such file or directory`);
+    throw new ReconError(`dataset ${path}: no such file or directory`);
   }
   if (isDirectory) return makeDataset(readTensorDir(path), path);
   const extension = extname(path).toLowerCase();
   if (extension === '.npz') return makeDataset(readNpz(path), path);
   if (extension === '.npy') return makeDataset(new Map([[basename(path, extname(path)), readNpy(path)]]), path);
-  throw new Error(`dataset ${path}: unsupported file type "${extension}" (expected .npz, .npy or a directory of .pb files)`);
+  throw new ReconError(`dataset ${path}: unsupported file type "${extension}" (expected .npz, .npy or a directory of .pb files)`);
 }
 
 /** The named array, or an error listing the names that exist. */
 export function getArray(dataset: Dataset, name: string): HostTensor {
   const tensor = dataset.arrays.get(name);
   if (!tensor) {
-    throw new Error(`dataset ${dataset.source}: no array "${name}" (arrays: ${[...dataset.arrays.keys()].join(', ')})`);
+    throw new ReconError(`dataset ${dataset.source}: no array "${name}" (arrays: ${[...dataset.arrays.keys()].join(', ')})`);
   }
   return tensor;
 }
@@ -80,9 +81,9 @@ export interface BatchOptions {
 
 /** Row indices of each batch of one epoch. */
 export function batchIndices(n: number, batchSize: number, options: BatchOptions = {}): Int32Array[] {
-  if (!Number.isSafeInteger(n) || n < 0) throw new Error(`batchIndices: row count must be a non-negative integer, got ${n}`);
+  if (!Number.isSafeInteger(n) || n < 0) throw new ReconError(`batchIndices: row count must be a non-negative integer, got ${n}`);
   if (!Number.isSafeInteger(batchSize) || batchSize < 1) {
-    throw new Error(`batchIndices: batch size must be a positive integer, got ${batchSize}`);
+    throw new ReconError(`batchIndices: batch size must be a positive integer, got ${batchSize}`);
   }
   let order: Int32Array;
   if (options.shuffle) {
@@ -123,7 +124,7 @@ export function takeTensorRows(tensor: HostTensor, indices: ArrayLike<number>, n
   for (let k = 0; k < indices.length; k++) {
     const row = indices[k]!;
     if (!Number.isInteger(row) || row < 0 || row >= rows) {
-      throw new Error(`array "${name}": row index ${row} out of range [0, ${rows})`);
+      throw new ReconError(`array "${name}": row index ${row} out of range [0, ${rows})`);
     }
     copyRow(source, target, row * rowSize, k * rowSize, rowSize);
   }
@@ -155,5 +156,5 @@ export function describeMismatch(name: string, tensor: HostTensor, expected: Arr
 /** Throws `array "x": expected shape [N,1,36,36] (float32), got [128,36,36] (float32)` style errors. */
 export function checkArray(name: string, tensor: HostTensor, expected: ArraySpec): void {
   const problem = describeMismatch(name, tensor, expected);
-  if (problem !== null) throw new Error(problem);
+  if (problem !== null) throw new ReconError(problem);
 }

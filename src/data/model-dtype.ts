@@ -1,6 +1,7 @@
 /**
  * Conversion of stored arrays to the element type a model input expects.
  */
+import { ReconError } from '../onnx/errors.js';
 import { describeTensor, type HostDtype, type HostTensor, type HostTensorOf } from './host-tensor.js';
 
 /**
@@ -15,7 +16,7 @@ export function toModelDtype<D extends HostDtype>(tensor: HostTensor, target: D,
   if (tensor.dtype === target) return tensor as HostTensorOf<D>;
   const converted = convert(tensor, target);
   if (converted === null) {
-    throw new Error(`array "${name}": cannot convert ${describeTensor(tensor)} to ${target} (supported: float64→float32, uint8→float32 (÷255), bool→float32, int32→int64, uint8→int64)`);
+    throw new ReconError(`array "${name}": cannot convert ${describeTensor(tensor)} to ${target} (supported: float64→float32, uint8→float32 (÷255), bool→float32, int32→int64, uint8→int64)`);
   }
   return converted as HostTensorOf<D>;
 }

@@ -17,6 +17,7 @@
  * gets its own shifts. All randomness comes from one Random seeded by (seed, split), drawn for the
  * full split before any `limit` is applied, so a limited build is a prefix of the full one.
  */
+import { ReconError } from '../onnx/errors.js';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { Random } from '../util/random.js';
@@ -144,7 +145,7 @@ export function composePair(
 
 function drawMax(canvas: Uint8Array, image: Uint8Array, row0: number, col0: number): void {
   if (row0 < 0 || col0 < 0 || row0 > FAR_ORIGIN || col0 > FAR_ORIGIN) {
-    throw new Error(`composePair: origin (${row0}, ${col0}) puts the 28×28 image outside the 36×36 canvas`);
+    throw new ReconError(`composePair: origin (${row0}, ${col0}) puts the 28×28 image outside the 36×36 canvas`);
   }
   for (let r = 0; r < SOURCE_SIZE; r++) {
     const from = r * SOURCE_SIZE;
@@ -169,12 +170,12 @@ export interface BuildMultiFashionMnistOptions {
 export function buildMultiFashionMnist(options: BuildMultiFashionMnistOptions): MultiFashionMnistArrays {
   const { digits, items } = options.sources ?? loadMultiFashionMnistSources(options.split);
   if (digits.count !== items.count) {
-    throw new Error(`Multi-Fashion+MNIST ${options.split}: ${digits.count} MNIST digits but ${items.count} Fashion-MNIST items; the pairing needs equal counts`);
+    throw new ReconError(`Multi-Fashion+MNIST ${options.split}: ${digits.count} MNIST digits but ${items.count} Fashion-MNIST items; the pairing needs equal counts`);
   }
   const plan = planPairs(digits.count, options.seed, options.split);
   const limit = options.limit;
   if (limit !== undefined && (!Number.isSafeInteger(limit) || limit < 0)) {
-    throw new Error(`Multi-Fashion+MNIST: limit must be a non-negative integer, got ${limit}`);
+    throw new ReconError(`Multi-Fashion+MNIST: limit must be a non-negative integer, got ${limit}`);
   }
   const rows = Math.min(plan.count, limit ?? plan.count);
   const x = new Uint8Array(rows * CANVAS_PIXELS);

@@ -3,6 +3,7 @@
  * Layout: magic "\x93NUMPY", major, minor, header length (uint16 in 1.0, uint32 in 2.0/3.0), a
  * Python dict literal padded with spaces and a newline, then the raw array bytes.
  */
+import { ReconError } from '../onnx/errors.js';
 import { readFileSync } from 'node:fs';
 import { writePartsAtomic } from './atomic-write.js';
 import {
@@ -56,7 +57,7 @@ export interface NpyHeader {
 /** Parses and validates the header at the start of `bytes`. `source` names the file in errors. */
 export function parseNpyHeader(bytes: Uint8Array, source: string): NpyHeader {
   if (bytes.byteLength < 10 || MAGIC.some((b, i) => bytes[i] !== b)) {
-    throw new Error(`${source}: not a .npy file (missing \\x93NUMPY magic)`);
+    throw new ReconError(`${source}: not a .npy file (missing \\x93NUMPY magic)`);
   }
   const major = bytes[6]!;
   const minor = bytes[7]!;
@@ -67,15 +68,15 @@ export function parseNpyHeader(bytes: Uint8Array, source: string): NpyHeader {
     headerStart = 10;
     headerLength = view.getUint16(8, true);
   } else if (major === 2 || major === 3) {
-    if (bytes.byteLength < 12) throw new Error(`${source}: truncated .npy header`);
+    if (bytes.byteLength < 12) throw new ReconError(`${source}: truncated .npy header`);
     headerStart = 12;
     headerLength = view.getUint32(8, true);
   } else {
-    throw new Error(`${source}: unsupported .npy format version ${major}.${minor} (supported: 1.0, 2.0, 3.0)`);
+    throw new ReconError(`${source}: unsupported .npy format version ${major}.${minor} (supported: 1.0, 2.0, 3.0)`);
   }
   const dataOffset = headerStart + headerLength;
   if (bytes.byteLength < dataOffset) {
-    throw new Error(`${source}: truncated .npy header (needs ${dataOffset} bytes, file has ${bytes.byteLength})`);
+    throw new ReconError(`${source}: truncated .npy header (needs ${dataOffset} bytes, file has ${bytes.byteLength})`);
   }
   // Versions 1.0 and 2.0 store the header as latin1; 3.0 allows UTF-8 (for structured field names).
   const encoding = major === 3 ? 'utf8' : 'latin1';
@@ -85,28 +86,28 @@ export function parseNpyHeader(bytes: Uint8Array, source: string): NpyHeader {
 }
 
 function interpretHeader(header: PyValue, source: string): { dtype: HostDtype; dims: number[] } {
-  if (!isPyDict(header)) throw new Error(`${source}: .npy header is not a dict`);
+  if (!isPyDict(header)) throw new ReconError(`${source}: .npy header is not a dict`);
   const descr = header.entries.get('descr');
   const fortranOrder = header.entries.get('fortran_order');
   const shape = header.entries.get('shape');
   if (descr === undefined || fortranOrder === undefined || shape === undefined) {
     const keys = [...header.entries.keys()].join(', ');
-    throw new Error(`${source}: .npy header needs keys descr, fortran_order, shape; got ${keys}`);
+    throw new ReconError(`${source}: .npy header needs keys descr, fortran_order, shape; got ${keys}`);
   }
   if (typeof descr !== 'string') {
-    throw new Error(`${source}: structured dtype ${JSON.stringify(descr)} is not supported (plain numeric arrays only)`);
+    throw new ReconError(`${source}: structured dtype ${JSON.stringify(descr)} is not supported (plain numeric arrays only)`);
   }
   const dtype = DESCR_TO_DTYPE[descr];
   if (dtype === undefined) {
     const bigEndian = descr.startsWith('>') ? ' (big-endian: convert with arr.astype(arr.dtype.newbyteorder("<")))' : '';
     const supported = Object.keys(DTYPE_TO_DESCR).join(', ');
-    throw new Error(`${source}: unsupported dtype '${descr}'${bigEndian}; supported: ${supported}`);
+    throw new ReconError(`${source}: unsupported dtype '${descr}'${bigEndian}; supported: ${supported}`);
   }
   if (fortranOrder !== false) {
-    throw new Error(`${source}: fortran_order=True arrays are not supported; save with np.ascontiguousarray(arr)`);
+    throw new ReconError(`${source}: fortran_order=True arrays are not supported; save with np.ascontiguousarray(arr)`);
   }
   if (!Array.isArray(shape) || !shape.every((d): d is number => typeof d === 'number')) {
-    throw new Error(`${source}: .npy shape ${JSON.stringify(shape)} is not a tuple of integers`);
+    throw new ReconError(`${source}: .npy shape ${JSON.stringify(shape)} is not a tuple of integers`);
   }
   checkDims(shape, source);
   return { dtype, dims: shape };
@@ -122,7 +123,7 @@ export function parseNpy(bytes: Uint8Array, source = '<npy bytes>'): HostTensor 
   const available = bytes.byteLength - header.dataOffset;
   const expected = count * BYTES_PER_ELEMENT[header.dtype];
   if (available !== expected) {
-    throw new Error(
+    throw new ReconError(
       `${source}: shape ${formatDims(header.dims)} (${header.dtype}) needs ${expected} data bytes, file has ${available}`,
     );
   }
@@ -168,7 +169,7 @@ export function npyParts(tensor: HostTensor, where = 'npy'): [Uint8Array, Uint8A
   assertLittleEndianHost(where);
   const expected = elementCount(tensor.dims);
   if (tensor.data.length !== expected) {
-    throw new Error(`${where}: shape ${formatDims(tensor.dims)} needs ${expected} elements, data has ${tensor.data.length}`);
+    throw new ReconError(`${where}: shape ${formatDims(tensor.dims)} needs ${expected} elements, data has ${tensor.data.length}`);
   }
   return [encodeNpyHeader(tensor.dtype, tensor.dims), dataBytes(tensor.data)];
 }

@@ -1,6 +1,7 @@
 /**
  * NumPy .npz archives: a ZIP file with one `<key>.npy` entry per array (np.savez / np.savez_compressed).
  */
+import { ReconError } from '../onnx/errors.js';
 import type { HostTensor } from './host-tensor.js';
 import { npyParts, parseNpy } from './npy.js';
 import { ZipReader, writeZip, type ZipWriteEntry } from './zip.js';
@@ -31,7 +32,7 @@ export function openNpz(path: string): NpzArchive {
     read(key: string): HostTensor {
       const entryName = keyToEntry.get(key);
       if (entryName === undefined) {
-        throw new Error(`${path}: no array "${key}" (arrays: ${[...keyToEntry.keys()].join(', ') || 'none'})`);
+        throw new ReconError(`${path}: no array "${key}" (arrays: ${[...keyToEntry.keys()].join(', ') || 'none'})`);
       }
       return parseNpy(zip.read(entryName), `${path}: array "${key}"`);
     },
@@ -64,7 +65,7 @@ export function writeNpz(
 ): void {
   const pairs = arrays instanceof Map ? [...arrays.entries()] : Object.entries(arrays);
   for (const [key] of pairs) {
-    if (key.length === 0) throw new Error(`${path}: array names must not be empty`);
+    if (key.length === 0) throw new ReconError(`${path}: array names must not be empty`);
   }
   function* entries(): Generator<ZipWriteEntry> {
     for (const [key, tensor] of pairs) {

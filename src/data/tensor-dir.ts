@@ -2,6 +2,7 @@
  * Directories of serialized ONNX TensorProto files, one tensor per `<name>.pb` (the layout of the
  * ONNX backend tests' test_data_set_N folders).
  */
+import { ReconError } from '../onnx/errors.js';
 import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import type { onnx } from 'onnx-proto';
@@ -33,7 +34,7 @@ const DTYPE_TO_ONNX: Readonly<Record<HostDtype, number>> = {
 
 function longToNumber(value: number | LongLike, where: string): number {
   const big = int64ToBigInt(value);
-  if (big < 0n || big > BigInt(Number.MAX_SAFE_INTEGER)) throw new Error(`${where}: invalid dimension ${big}`);
+  if (big < 0n || big > BigInt(Number.MAX_SAFE_INTEGER)) throw new ReconError(`${where}: invalid dimension ${big}`);
   return Number(big);
 }
 
@@ -43,18 +44,18 @@ export function decodeTensorProto(bytes: Uint8Array, fallbackName: string, sourc
   try {
     proto = onnxProto.TensorProto.decode(bytes);
   } catch (error) {
-    throw new Error(`${source}: not a serialized onnx.TensorProto (${(error as Error).message})`);
+    throw new ReconError(`${source}: not a serialized onnx.TensorProto (${(error as Error).message})`);
   }
   const name = proto.name !== '' ? proto.name : fallbackName;
   const where = `${source}: tensor "${name}"`;
   if (proto.dataLocation === onnxProto.TensorProto.DataLocation.EXTERNAL) {
-    throw new Error(`${where} uses external data, which is not supported`);
+    throw new ReconError(`${where} uses external data, which is not supported`);
   }
-  if (proto.segment) throw new Error(`${where} is a segment of a larger tensor, which is not supported`);
+  if (proto.segment) throw new ReconError(`${where} is a segment of a larger tensor, which is not supported`);
   const dtype = ONNX_TO_DTYPE.get(proto.dataType);
   if (dtype === undefined) {
     const typeName = DataType[proto.dataType as onnx.TensorProto.DataType] ?? String(proto.dataType);
-    throw new Error(`${where}: unsupported data type ${typeName} (supported: FLOAT, DOUBLE, INT64, INT32, UINT8, BOOL)`);
+    throw new ReconError(`${where}: unsupported data type ${typeName} (supported: FLOAT, DOUBLE, INT64, INT32, UINT8, BOOL)`);
   }
   const dims = proto.dims.map((d) => longToNumber(d, where));
   return { name, tensor: hostTensor(dtype, dims, decodeData(proto, dtype, dims, where)) };
@@ -65,13 +66,13 @@ function decodeData(proto: onnx.TensorProto, dtype: HostDtype, dims: number[], w
   if (proto.rawData.byteLength > 0) {
     const expectedBytes = count * BYTES_PER_ELEMENT[dtype];
     if (proto.rawData.byteLength !== expectedBytes) {
-      throw new Error(`${where}: raw_data has ${proto.rawData.byteLength} bytes, shape ${formatDims(dims)} (${dtype}) needs ${expectedBytes}`);
+      throw new ReconError(`${where}: raw_data has ${proto.rawData.byteLength} bytes, shape ${formatDims(dims)} (${dtype}) needs ${expectedBytes}`);
     }
     return dataFromLittleEndian(dtype, proto.rawData, count, where);
   }
   const typed = typedField(proto, dtype);
   if (typed.values.length !== count) {
-    throw new Error(`${where}: ${typed.field} has ${typed.values.length} values, expected ${count}`);
+    throw new ReconError(`${where}: ${typed.field} has ${typed.values.length} values, expected ${count}`);
   }
   switch (dtype) {
     case 'float32':
@@ -109,7 +110,7 @@ export function encodeTensorProto(name: string, tensor: HostTensor): Uint8Array 
   assertLittleEndianHost(`tensor "${name}"`);
   checkDims(tensor.dims, `tensor "${name}"`);
   if (tensor.data.length !== elementCount(tensor.dims)) {
-    throw new Error(`tensor "${name}": shape ${formatDims(tensor.dims)} needs ${elementCount(tensor.dims)} elements, data has ${tensor.data.length}`);
+    throw new ReconError(`tensor "${name}": shape ${formatDims(tensor.dims)} needs ${elementCount(tensor.dims)} elements, data has ${tensor.data.length}`);
   }
   const message = onnxProto.TensorProto.create({
     name,
@@ -133,7 +134,7 @@ export function readTensorDir(dir: string): Map<string, HostTensor> {
     const { name, tensor } = decodeTensorProto(readFileSync(path), basename(file, '.pb'), path);
     const previous = fileOf.get(name);
     if (previous !== undefined) {
-      throw new Error(`${dir}: tensor name "${name}" appears in both ${previous} and ${file}`);
+      throw new ReconError(`${dir}: tensor name "${name}" appears in both ${previous} and ${file}`);
     }
     fileOf.set(name, file);
     out.set(name, tensor);
@@ -157,7 +158,7 @@ export function writeTensorDir(
   for (const [name] of pairs) {
     const file = tensorFileName(name);
     const clash = nameOf.get(file);
-    if (clash !== undefined) throw new Error(`${dir}: tensors "${clash}" and "${name}" would both be written to ${file}`);
+    if (clash !== undefined) throw new ReconError(`${dir}: tensors "${clash}" and "${name}" would both be written to ${file}`);
     nameOf.set(file, name);
   }
   mkdirSync(dir, { recursive: true });

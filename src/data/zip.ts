@@ -3,6 +3,7 @@
  * written by NumPy and by this project. Reading is random access through a file descriptor: the
  * central directory is read once and each entry's bytes are read only when asked for.
  */
+import { ReconError } from '../onnx/errors.js';
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { deflateRawSync, inflateRawSync } from 'node:zlib';
 import { writeAll, writeFileAtomic } from './atomic-write.js';
@@ -67,12 +68,12 @@ export class ZipReader {
   /** The uncompressed bytes of one entry, CRC-checked. */
   read(name: string): Buffer {
     const entry = this.byName.get(name);
-    if (!entry) throw new Error(`${this.path}: no entry named "${name}"`);
+    if (!entry) throw new ReconError(`${this.path}: no entry named "${name}"`);
     const fd = this.descriptor();
     const where = `${this.path}: entry "${name}"`;
-    if (entry.flags & FLAG_ENCRYPTED) throw new Error(`${where} is encrypted, which is not supported`);
+    if (entry.flags & FLAG_ENCRYPTED) throw new ReconError(`${where} is encrypted, which is not supported`);
     const local = readAt(fd, entry.localHeaderOffset, 30, this.path);
-    if (local.readUInt32LE(0) !== SIG_LOCAL) throw new Error(`${where}: bad local header signature`);
+    if (local.readUInt32LE(0) !== SIG_LOCAL) throw new ReconError(`${where}: bad local header signature`);
     const dataStart = entry.localHeaderOffset + 30 + local.readUInt16LE(26) + local.readUInt16LE(28);
     const stored = readAt(fd, dataStart, entry.compressedSize, this.path);
     let data: Buffer;
@@ -83,14 +84,14 @@ export class ZipReader {
       const chunkSize = Math.min(Math.max(entry.uncompressedSize + 1024, 16 * 1024), MAX_READ_CHUNK);
       data = inflateRawSync(stored, { chunkSize });
     } else {
-      throw new Error(`${where}: unsupported compression method ${entry.method} (only stored and deflate)`);
+      throw new ReconError(`${where}: unsupported compression method ${entry.method} (only stored and deflate)`);
     }
     if (data.byteLength !== entry.uncompressedSize) {
-      throw new Error(`${where}: expected ${entry.uncompressedSize} bytes after decompression, got ${data.byteLength}`);
+      throw new ReconError(`${where}: expected ${entry.uncompressedSize} bytes after decompression, got ${data.byteLength}`);
     }
     const actualCrc = crc32(data);
     if (actualCrc !== entry.crc32) {
-      throw new Error(`${where}: CRC mismatch (expected ${hex(entry.crc32)}, got ${hex(actualCrc)}); the file is corrupt`);
+      throw new ReconError(`${where}: CRC mismatch (expected ${hex(entry.crc32)}, got ${hex(actualCrc)}); the file is corrupt`);
     }
     return data;
   }
@@ -101,7 +102,7 @@ export class ZipReader {
   }
 
   private descriptor(): number {
-    if (this.fd === null) throw new Error(`${this.path}: archive is closed`);
+    if (this.fd === null) throw new ReconError(`${this.path}: archive is closed`);
     return this.fd;
   }
 }
@@ -115,7 +116,7 @@ function readAt(fd: number, position: number, length: number, path: string): Buf
   let done = 0;
   while (done < length) {
     const n = readSync(fd, out, done, Math.min(MAX_READ_CHUNK, length - done), position + done);
-    if (n === 0) throw new Error(`${path}: unexpected end of file at byte ${position + done} (truncated archive?)`);
+    if (n === 0) throw new ReconError(`${path}: unexpected end of file at byte ${position + done} (truncated archive?)`);
     done += n;
   }
   return out;
@@ -123,7 +124,7 @@ function readAt(fd: number, position: number, length: number, path: string): Buf
 
 function readU64(buffer: Buffer, offset: number, path: string): number {
   const value = buffer.readBigUInt64LE(offset);
-  if (value > BigInt(Number.MAX_SAFE_INTEGER)) throw new Error(`${path}: ZIP64 field ${value} is too large`);
+  if (value > BigInt(Number.MAX_SAFE_INTEGER)) throw new ReconError(`${path}: ZIP64 field ${value} is too large`);
   return Number(value);
 }
 
@@ -145,7 +146,7 @@ function readCentralDirectory(fd: number, path: string): ZipEntryInfo[] {
       break;
     }
   }
-  if (endPos < 0) throw new Error(`${path}: not a ZIP/.npz archive (no end-of-central-directory record)`);
+  if (endPos < 0) throw new ReconError(`${path}: not a ZIP/.npz archive (no end-of-central-directory record)`);
   let directory: Directory = {
     count: tail.readUInt16LE(endPos + 10),
     size: tail.readUInt32LE(endPos + 12),
@@ -163,7 +164,7 @@ function readCentralDirectory(fd: number, path: string): ZipEntryInfo[] {
   let pos = 0;
   for (let i = 0; i < directory.count; i++) {
     if (pos + 46 > central.byteLength || central.readUInt32LE(pos) !== SIG_CENTRAL) {
-      throw new Error(`${path}: corrupt central directory at entry ${i}`);
+      throw new ReconError(`${path}: corrupt central directory at entry ${i}`);
     }
     const flags = central.readUInt16LE(pos + 8);
     const nameLength = central.readUInt16LE(pos + 28);
@@ -190,7 +191,7 @@ function readCentralDirectory(fd: number, path: string): ZipEntryInfo[] {
 
 function readZip64End(fd: number, offset: number, path: string): Directory {
   const record = readAt(fd, offset, 56, path);
-  if (record.readUInt32LE(0) !== SIG_ZIP64_END) throw new Error(`${path}: bad ZIP64 end-of-central-directory record`);
+  if (record.readUInt32LE(0) !== SIG_ZIP64_END) throw new ReconError(`${path}: bad ZIP64 end-of-central-directory record`);
   return {
     count: readU64(record, 32, path),
     size: readU64(record, 40, path),
@@ -208,7 +209,7 @@ function applyZip64Extra(entry: ZipEntryInfo, extra: Buffer, path: string): void
       let field = pos + 4;
       const end = field + size;
       const take = (): number => {
-        if (field + 8 > end) throw new Error(`${path}: entry "${entry.name}": truncated ZIP64 extra field`);
+        if (field + 8 > end) throw new ReconError(`${path}: entry "${entry.name}": truncated ZIP64 extra field`);
         const value = readU64(extra, field, path);
         field += 8;
         return value;

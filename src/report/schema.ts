@@ -197,6 +197,19 @@ export interface ConflictReport {
   /** Entries for k = 1..L (k = 0 may be included as the baseline). */
   cost?: CostPoint[];
   progress: ScanProgress;
+  /** Set by `recon scan --record-steps`: every per-step cosine, for recomputing scores at any S. */
+  recordedSteps?: RecordedSteps;
+}
+
+/**
+ * A raw little-endian float32 file next to the report, shape [steps, layers, pairs] in the
+ * report's layer and pair order (row-major).
+ */
+export interface RecordedSteps {
+  /** File name, relative to the report's folder. */
+  file: string;
+  dtype: 'float32';
+  shape: [number, number, number];
 }
 
 /** A report that failed validation; the message is one line naming the file and the field. */
@@ -290,6 +303,13 @@ class ReportReader {
     const partialReason = this.optionalString(root, 'partialReason', '');
     if (partialReason !== undefined) report.partialReason = partialReason;
     if (root['cost'] !== undefined) report.cost = this.array(root, 'cost', '', (value, path) => this.costPoint(value, path));
+    if (root['recordedSteps'] !== undefined) {
+      const r = this.child(root, 'recordedSteps', '');
+      const shape = this.array(r, 'shape', 'recordedSteps', (value, path) => this.countValue(value, path));
+      if (shape.length !== 3) this.fail('recordedSteps.shape', 'must be [steps, layers, pairs]');
+      if (r['dtype'] !== 'float32') this.fail('recordedSteps.dtype', 'must be "float32"');
+      report.recordedSteps = { file: this.string(r, 'file', 'recordedSteps'), dtype: 'float32', shape: shape as [number, number, number] };
+    }
     return report;
   }
 

@@ -1,0 +1,62 @@
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { loadDataset } from '../../data/dataset.js';
+import { checkDataset, feedsFor, planFeeds } from '../../data/model-feeds.js';
+import { writeNpy } from '../../data/npy.js';
+import { writeFileAtomic } from '../../onnx/save.js';
+import { ReconError } from '../../onnx/errors.js';
+import { createGradientSession } from '../../runtime/gradient-session.js';
+import { buildGradsReport, formatGradsReport } from '../../conflict/grads-report.js';
+import { optionValue } from '../args.js';
+import type { Command } from '../command.js';
+import { bnArg, loadModelArg, RUNTIME_OPTIONS, runtimeArgs, TASK_OPTIONS, tasksArg } from './common.js';
+
+export const gradsCommand: Command = {
+  name: 'grads',
+  summary: 'Per-task losses and, for every shared layer, task-gradient norms and pairwise cosines on one batch.',
+  usage: 'recon grads model.onnx --tasks spec.json --data batch.npz [--bn train|eval] [--device cpu|cuda|auto] [--json out.json] [--dump-grads DIR]',
+  options: [
+    ...TASK_OPTIONS,
+    { name: 'data', value: 'file', description: '.npz/.npy or a directory of TensorProto .pb files (inputs and targets, batch on axis 0)' },
+    { name: 'batch-size', value: 'N', description: 'use the first N rows (default: all rows are one batch)' },
+    { name: 'json', value: 'file', description: 'write the report as JSON (- for stdout)' },
+    { name: 'dump-grads', value: 'DIR', description: 'write each task\'s raw gradient of every shared parameter as DIR/<task>/<param>.npy' },
+    ...RUNTIME_OPTIONS,
+  ],
+  async run(args, io) {
+    const { path, model } = loadModelArg(args, io, this.usage);
+    const tasks = tasksArg(model, args);
+    const dataPath = optionValue(args, 'data');
+    if (!dataPath) throw new ReconError('--data is required (a batch with the model inputs and the task targets)');
+    const dataset = loadDataset(dataPath);
+    const plan = planFeeds(model, tasks);
+    checkDataset(dataset, plan);
+    const requested = Number(optionValue(args, 'batch-size') ?? dataset.length);
+    if (!Number.isInteger(requested) || requested < 1) throw new ReconError(`--batch-size must be a positive integer`);
+    const rows = Array.from({ length: Math.min(requested, dataset.length) }, (_, i) => i);
+    const batchNorm = bnArg(args, 'train');
+    const dumpDir = optionValue(args, 'dump-grads');
+    const session = createGradientSession(model, tasks, { ...runtimeArgs(args, io), batchNorm, rawGradients: dumpDir !== undefined });
+    try {
+      const step = await session.run(feedsFor(dataset, plan, rows));
+      const report = buildGradsReport({ modelPath: path, model, analysis: session.analysis, step, batchNorm, device: await session.device, batchSize: rows.length });
+      if (dumpDir) {
+        for (const [task, grads] of step.gradients) {
+          mkdirSync(join(dumpDir, task), { recursive: true });
+          for (const [param, g] of grads) {
+            writeNpy(join(dumpDir, task, `${param.replace(/[^A-Za-z0-9._-]/g, '_')}.npy`), { dtype: 'float32', dims: model.graph.initializers.get(param)!.dims.slice(), data: g });
+          }
+        }
+      }
+      const json = optionValue(args, 'json');
+      if (json === '-') io.stdout(`${JSON.stringify(report, null, 2)}\n`);
+      else {
+        if (json) writeFileAtomic(json, `${JSON.stringify(report, null, 2)}\n`);
+        io.stdout(`${formatGradsReport(report)}\n`);
+      }
+      return 0;
+    } finally {
+      await session.release();
+    }
+  },
+};

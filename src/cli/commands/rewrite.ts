@@ -1,0 +1,135 @@
+import { resolve } from 'node:path';
+import { ReconError } from '../../onnx/errors.js';
+import { saveModel, writeFileAtomic } from '../../onnx/save.js';
+import { analyzeModel } from '../../analysis/analyze.js';
+import { reconRewrite, CostModel, TOOL_VERSION, type ReconRewriteResult } from '../../rewrite/recon.js';
+import { parseLayerList, selectLayers, type SelectionRule } from '../../rewrite/select.js';
+import { verify } from '../../rewrite/verify.js';
+import { readConflictReport } from '../../report/io.js';
+import { optionValue } from '../args.js';
+import type { Command, CommandIO } from '../command.js';
+import { loadModelArg, TASK_OPTIONS, tasksArg } from './common.js';
+import type { ParsedArgs } from '../args.js';
+
+export const rewriteCommand: Command = {
+  name: 'rewrite',
+  summary: 'Make chosen shared layers task-specific (Recon) and write a model that computes the same outputs.',
+  usage: 'recon rewrite model.onnx (--layers a,b | --layers @file.txt | --scores report.json [--top-k K | --max-param-increase P% | --max-flop-increase P%]) [-o out.onnx]',
+  options: [
+    ...TASK_OPTIONS,
+    { name: 'layers', value: 'a,b|@file', description: 'layers to branch, by name (as recon inspect shows them)' },
+    { name: 'scores', value: 'report.json', description: 'a conflict report from recon scan: rank layers by their S-conflict score' },
+    { name: 'S', value: 's', description: 'which S of the report ranks the layers (default: the report\'s first)' },
+    { name: 'top-k', value: 'K', description: 'branch the K highest-scoring layers' },
+    { name: 'max-param-increase', value: 'P%', description: 'greedy in score order while parameters grow by at most P%' },
+    { name: 'max-flop-increase', value: 'P%', description: 'greedy in score order while multiply-accumulates grow by at most P%' },
+    { name: 'output', value: 'out.onnx', description: 'output model (default: <model>.recon.onnx); -o works too' },
+    { name: 'force', description: 'allow the output path to equal the input path' },
+    { name: 'no-verify', description: 'skip running both models to check the outputs are equal' },
+    { name: 'tolerance', value: 't', description: 'verification tolerance, relative to max(1, max|output|) (default 1e-5)' },
+    { name: 'json', value: 'file', description: 'write the rewrite summary as JSON' },
+    { name: 'external-data-threshold', value: 'bytes', description: 'store tensors of at least this size in <out>.data' },
+  ],
+  async run(args, io) {
+    const { path, model } = loadModelArg(args, io, this.usage);
+    const tasks = tasksArg(model, args);
+    const output = optionValue(args, 'output') ?? path.replace(/\.onnx$/i, '') + '.recon.onnx';
+    if (resolve(output) === resolve(path) && !args.flags.has('force')) {
+      throw new ReconError(`output ${output} is the input model; choose another -o or pass --force`);
+    }
+    const analysis = analyzeModel(model, tasks);
+    const { layers, provenance } = await chooseLayers(args, model, analysis);
+    const result = await reconRewrite(model, tasks, layers, { analysis, provenance });
+    if (!args.flags.has('no-verify')) {
+      const tolerance = Number(optionValue(args, 'tolerance') ?? 1e-5);
+      const v = await verify(model, result.model, { tolerance, outputs: tasks.map((t) => t.output) });
+      if (!v.ok) {
+        throw new ReconError(`verification failed: output "${v.worst.output}" differs by ${v.worst.maxAbsDiff.toExponential(3)} (relative ${v.worst.maxRel.toExponential(3)} > ${tolerance}); nothing written`);
+      }
+      io.stderr(`verified: task outputs equal (worst relative difference ${v.worst.maxRel.toExponential(2)})\n`);
+    }
+    const threshold = optionValue(args, 'external-data-threshold');
+    saveModel(result.model, output, threshold ? { externalDataThreshold: Number(threshold) } : {});
+    io.stdout(formatRewrite(result, output));
+    const json = optionValue(args, 'json');
+    if (json) writeFileAtomic(json, `${JSON.stringify(rewriteJson(result, output), null, 2)}\n`);
+    return 0;
+  },
+};
+
+async function chooseLayers(args: ParsedArgs, model: Parameters<typeof CostModel.create>[0], analysis: ReturnType<typeof analyzeModel>): Promise<{ layers: string[]; provenance: Record<string, unknown> }> {
+  const explicit = optionValue(args, 'layers');
+  const scores = optionValue(args, 'scores');
+  if (explicit && scores) throw new ReconError('give either --layers or --scores, not both');
+  if (explicit) return { layers: parseLayerList(explicit), provenance: { selection: { rule: 'explicit', layers: parseLayerList(explicit) } } };
+  if (!scores) throw new ReconError('choose layers with --layers a,b or --scores report.json --top-k K');
+  const report = readConflictReport(scores);
+  const sText = optionValue(args, 'S');
+  const S = sText !== undefined ? Number(sText) : report.settings.S[0]!;
+  const sIndex = report.settings.S.findIndex((s) => s === S);
+  if (sIndex < 0) throw new ReconError(`the report has no scores for S=${sText} (it has S=${report.settings.S.join(', ')})`);
+  const known = new Map(analysis.layers.map((l) => [l.name, l]));
+  const missing = report.layers.filter((l) => !known.has(l.name)).map((l) => l.name);
+  if (missing.length === report.layers.length) {
+    throw new ReconError(`none of the report's layers exist in this model (e.g. "${missing[0]}"); was the report made on another architecture?`);
+  }
+  const ranked = report.layers.filter((l) => known.has(l.name)).map((l) => ({ name: l.name, score: l.scores[sIndex]!.score, params: l.params, tasks: known.get(l.name)!.tasks.length }));
+  const rule = selectionRule(args);
+  const costModel = await CostModel.create(model, analysis);
+  const selection = selectLayers(ranked, rule, (names) => costModel.cost(names));
+  return {
+    layers: selection.layers,
+    provenance: {
+      selection: { rule, S, report: scores, layers: selection.layers.map((n) => ({ name: n, score: ranked.find((r) => r.name === n)!.score })) },
+    },
+  };
+}
+
+function selectionRule(args: ParsedArgs): SelectionRule {
+  const topK = optionValue(args, 'top-k');
+  const params = optionValue(args, 'max-param-increase');
+  const flops = optionValue(args, 'max-flop-increase');
+  const given = [topK, params, flops].filter((v) => v !== undefined).length;
+  if (given !== 1) throw new ReconError('with --scores give exactly one of --top-k K, --max-param-increase P%, --max-flop-increase P%');
+  const pct = (v: string, flag: string): number => {
+    const n = Number(v.replace(/%$/, ''));
+    if (!Number.isFinite(n) || n < 0) throw new ReconError(`${flag} must be a percentage like 5%, got "${v}"`);
+    return n;
+  };
+  if (topK !== undefined) {
+    const k = Number(topK);
+    if (!Number.isInteger(k) || k < 1) throw new ReconError(`--top-k must be a positive integer, got "${topK}"`);
+    return { topK: k };
+  }
+  if (params !== undefined) return { maxParamIncreasePct: pct(params, '--max-param-increase') };
+  return { maxMacIncreasePct: pct(flops!, '--max-flop-increase') };
+}
+
+export function rewriteJson(r: ReconRewriteResult, output: string): Record<string, unknown> {
+  return {
+    schemaVersion: 1,
+    tool: { name: 'recon-onnx', version: TOOL_VERSION },
+    output,
+    layers: r.layers,
+    skipped: r.skipped,
+    params: { before: r.cost.paramsBefore, after: r.cost.paramsAfter, increasePct: r.cost.paramIncreasePct },
+    macsPerSample: { before: r.cost.macsBefore, after: r.cost.macsAfter, increasePct: r.cost.macIncreasePct },
+    nodes: { before: r.summary.nodesBefore, after: r.summary.nodesAfter, added: r.summary.nodesAfter - r.summary.nodesBefore },
+    branched: r.summary.branched,
+  };
+}
+
+export function formatRewrite(r: ReconRewriteResult, output: string): string {
+  const n = (v: number): string => v.toLocaleString('en-US');
+  const lines = [
+    `wrote ${output}`,
+    `branched ${r.layers.length} layer(s): ${r.layers.join(', ')}`,
+    ...r.skipped.map((s) => `skipped ${s.name}: ${s.reason}`),
+    `parameters  ${n(r.cost.paramsBefore)} → ${n(r.cost.paramsAfter)} (+${r.cost.paramIncreasePct.toFixed(2)}%)`,
+    `MACs/sample ${n(r.cost.macsBefore)} → ${n(r.cost.macsAfter)} (+${r.cost.macIncreasePct.toFixed(2)}%)`,
+    `nodes       ${r.summary.nodesBefore} → ${r.summary.nodesAfter} (+${r.summary.nodesAfter - r.summary.nodesBefore})`,
+  ];
+  return `${lines.join('\n')}\n`;
+}
+
+export type { CommandIO };

@@ -1,0 +1,187 @@
+import { rmSync, writeFileSync, renameSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
+import { ReconError } from '../../onnx/errors.js';
+import { saveModel } from '../../onnx/save.js';
+import { loadDataset } from '../../data/dataset.js';
+import { analyzeModel } from '../../analysis/analyze.js';
+import { CostModel } from '../../rewrite/recon.js';
+import { runScan, type ScanCheckpoint, type ScanConfig, type ScanResult } from '../../conflict/scan.js';
+import { checkpointPaths, loadCheckpoint, saveCheckpoint } from '../../conflict/checkpoint.js';
+import { writeConflictReport } from '../../report/io.js';
+import type { ConflictReport, SearchMethod } from '../../report/schema.js';
+import { renderRankingTable } from '../../report/table.js';
+import { listOption, numberOption, optionValue, type ParsedArgs } from '../args.js';
+import type { Command, CommandIO } from '../command.js';
+import { ProgressBar } from '../progress.js';
+import { bnArg, loadModelArg, RUNTIME_OPTIONS, runtimeArgs, TASK_OPTIONS, tasksArg } from './common.js';
+
+export const DEFAULT_S = [0, -0.02, -0.05, -0.1];
+
+export const SCAN_OPTIONS = [
+  { name: 'data', value: 'train.npz', description: 'training data: model inputs and task targets, batch on axis 0' },
+  { name: 'epochs', value: 'E', description: 'epochs to run (default 1)' },
+  { name: 'steps', value: 'N', description: 'total steps (overrides --epochs)' },
+  { name: 'batch-size', value: 'B', description: 'batch size (default 256, the paper\'s)' },
+  { name: 'seed', value: 'n', description: 'seed for shuffling and PCGrad\'s order (default 0)' },
+  { name: 'no-shuffle', description: 'keep the data order' },
+  { name: 'optimizer', value: 'sgd|adam|none', description: 'training update; none = static scan with fixed weights (default sgd)' },
+  { name: 'lr', value: 'x', description: 'learning rate (default 0.1 for sgd, 1e-4 for adam)' },
+  { name: 'momentum', value: 'x', description: 'SGD momentum (default 0.9)' },
+  { name: 'weight-decay', value: 'x', description: 'L2 weight decay (default 0)' },
+  { name: 'milestones', value: 'e1,e2', description: 'epochs at which the learning rate is multiplied by --gamma' },
+  { name: 'gamma', value: 'x', description: 'learning-rate decay factor (default 0.1)' },
+  { name: 'method', value: 'ew|pcgrad|cagrad|mgda', description: 'how task gradients of shared parameters are combined (default ew)' },
+  { name: 'cagrad-alpha', value: 'c', description: 'CAGrad\'s c (default 0.2)' },
+];
+
+export const scanCommand: Command = {
+  name: 'scan',
+  summary: 'Recon\'s search: train or evaluate the model and score every shared layer by how often task gradients conflict.',
+  usage: 'recon scan model.onnx --tasks spec.json --data train.npz [--epochs E | --steps N] [--optimizer sgd|adam|none] [--S 0,-0.02] -o report.json',
+  options: [
+    ...TASK_OPTIONS,
+    ...SCAN_OPTIONS,
+    { name: 'S', value: 's1,s2', description: 'S thresholds of the S-conflict score (default 0,-0.02,-0.05,-0.1)' },
+    { name: 'output', value: 'report.json', description: 'report file (default <model>.report.json); -o works too' },
+    { name: 'save-trained', value: 'out.onnx', description: 'write the trained model (BN running statistics updated, momentum 0.1)' },
+    { name: 'record-steps', description: 'also store every per-step cosine in <report>.cosines.f32' },
+    { name: 'resume', value: 'report.json', description: 'continue an interrupted scan from its checkpoint' },
+    { name: 'shard', value: 'i/n', description: 'static scans: run shard i (1-based) of n; join with recon merge' },
+    { name: 'checkpoint-every', value: 'N', description: 'write a resumable checkpoint every N steps (default 50)' },
+    ...RUNTIME_OPTIONS,
+  ],
+  async run(args, io) {
+    const { path, model } = loadModelArg(args, io, this.usage);
+    const tasks = tasksArg(model, args);
+    const dataPath = optionValue(args, 'data');
+    if (!dataPath) throw new ReconError('--data is required');
+    const resumeFrom = optionValue(args, 'resume');
+    const reportPath = optionValue(args, 'output') ?? resumeFrom ?? `${path.replace(/\.onnx$/i, '')}.report.json`;
+    const config = scanConfig(args, path, dataPath);
+    const dataset = loadDataset(dataPath);
+    const analysis = analyzeModel(model, tasks);
+    const costModel = await CostModel.create(model, analysis);
+    config.cost = (layers) => {
+      const c = costModel.cost(layers);
+      return { params: c.paramsAfter, paramIncreasePct: c.paramIncreasePct, macs: c.macsAfter, macIncreasePct: c.macIncreasePct };
+    };
+    const resume = resumeFrom ? loadCheckpoint(resumeFrom) : undefined;
+    const result = await runWithInterrupts(io, (hooks) => runScan(model, tasks, dataset, config, hooks, resume), reportPath, Number(optionValue(args, 'checkpoint-every') ?? 50));
+    writeScanOutputs(result, reportPath, optionValue(args, 'save-trained'));
+    io.stdout(`${renderRankingTable(result.report, { top: 25 })}\n\nreport: ${reportPath}${result.report.partial ? ` (PARTIAL: ${result.report.partialReason}; continue with --resume ${reportPath})` : ''}\n`);
+    return result.report.partial ? 130 : 0;
+  },
+};
+
+/** Settings shared by scan, train and run. */
+export function scanConfig(args: ParsedArgs, modelPath: string, dataPath: string): ScanConfig {
+  const cmd = 'scan';
+  const optimizer = (optionValue(args, 'optimizer') ?? 'sgd') as ScanConfig['optimizer']['kind'];
+  if (!['sgd', 'adam', 'none'].includes(optimizer)) throw new ReconError(`--optimizer must be sgd, adam or none, got "${optimizer}"`);
+  const method = (optionValue(args, 'method') ?? 'ew') as SearchMethod;
+  if (!['ew', 'pcgrad', 'cagrad', 'mgda'].includes(method)) throw new ReconError(`--method must be ew, pcgrad, cagrad or mgda, got "${method}"`);
+  const S = listOption(args, 'S').map(Number);
+  if (S.some((s) => !(s >= -1 && s <= 1))) throw new ReconError('--S values must lie in [-1, 1]');
+  const shardText = optionValue(args, 'shard');
+  let shard: ScanConfig['shard'];
+  if (shardText) {
+    const m = /^(\d+)\/(\d+)$/.exec(shardText);
+    if (!m || Number(m[1]) < 1 || Number(m[1]) > Number(m[2])) throw new ReconError(`--shard must be i/n with 1 <= i <= n, got "${shardText}"`);
+    shard = { index: Number(m[1]) - 1, count: Number(m[2]) };
+  }
+  const steps = optionValue(args, 'steps');
+  const positiveInt = (name: string, fallback: number): number => {
+    const v = numberOption(args, name, fallback, cmd);
+    if (!Number.isInteger(v) || v < 1) throw new ReconError(`--${name} must be a positive integer`);
+    return v;
+  };
+  const threads = optionValue(args, 'threads');
+  const runtime = runtimeArgs(args, { stdout: () => {}, stderr: () => {}, interactive: false });
+  return {
+    modelPath,
+    dataPath,
+    epochs: positiveInt('epochs', 1),
+    ...(steps !== undefined ? { steps: positiveInt('steps', 1) } : {}),
+    batchSize: positiveInt('batch-size', 256),
+    seed: numberOption(args, 'seed', 0, cmd),
+    shuffle: !args.flags.has('no-shuffle'),
+    optimizer: {
+      kind: optimizer,
+      lr: numberOption(args, 'lr', optimizer === 'adam' ? 1e-4 : 0.1, cmd),
+      momentum: numberOption(args, 'momentum', optimizer === 'sgd' ? 0.9 : 0, cmd),
+      weightDecay: numberOption(args, 'weight-decay', 0, cmd),
+      milestones: listOption(args, 'milestones').map(Number),
+      gamma: numberOption(args, 'gamma', 0.1, cmd),
+    },
+    method,
+    S: S.length > 0 ? S : DEFAULT_S,
+    batchNorm: bnArg(args, 'train'),
+    device: runtime.device,
+    ...(threads ? { intraOpThreads: Number(threads) } : {}),
+    ...(shard ? { shard } : {}),
+    recordSteps: args.flags.has('record-steps'),
+    ...(optionValue(args, 'cagrad-alpha') !== undefined ? { cagradAlpha: numberOption(args, 'cagrad-alpha', 0.2, cmd) } : {}),
+  };
+}
+
+/**
+ * Runs a scan with a progress bar; Ctrl-C asks it to stop after the current step, and it keeps a
+ * resumable checkpoint next to the report while it runs.
+ */
+export async function runWithInterrupts(
+  io: CommandIO,
+  scan: (hooks: Parameters<typeof runScan>[4]) => Promise<ScanResult>,
+  reportPath: string,
+  checkpointEvery: number,
+  label = 'scan',
+): Promise<ScanResult> {
+  let stop = false;
+  const onSignal = (): void => {
+    if (stop) process.exit(130);
+    stop = true;
+    io.stderr('\ninterrupt: finishing the current step and writing a partial report (Ctrl-C again to quit at once)\n');
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  const bar = new ProgressBar(io.stderr, io.interactive, label);
+  try {
+    return await scan({
+      shouldStop: () => stop,
+      checkpointEvery,
+      onCheckpoint: (c: ScanCheckpoint) => saveCheckpoint(reportPath, c),
+      onStep: (p) => {
+        const losses = Object.entries(p.losses).map(([t, l]) => `${t} ${l.toFixed(3)}`).join(' ');
+        bar.update(p.step, p.totalSteps, `epoch ${p.epoch + 1}  loss ${losses}  conflicts ${(100 * p.conflictRate).toFixed(1)}%`);
+      },
+    });
+  } catch (e) {
+    bar.finish();
+    const partial = (e as { partial?: ScanResult }).partial;
+    if (partial) writeScanOutputs(partial, reportPath, undefined);
+    throw e;
+  } finally {
+    bar.finish();
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+}
+
+/** Report (and sidecars) written atomically; the checkpoint is dropped once a scan completes. */
+export function writeScanOutputs(result: ScanResult, reportPath: string, trainedPath: string | undefined): void {
+  const report: ConflictReport = result.report;
+  if (result.recorded) {
+    const file = `${basename(reportPath)}.cosines.f32`;
+    const target = join(dirname(reportPath), file);
+    const tmp = `${target}.tmp-${process.pid}`;
+    writeFileSync(tmp, new Uint8Array(result.recorded.buffer, result.recorded.byteOffset, result.recorded.byteLength));
+    renameSync(tmp, target);
+    report.recordedSteps = { file, dtype: 'float32', shape: [report.progress.stepsDone, report.layers.length, report.pairs.length] };
+  }
+  writeConflictReport(reportPath, report);
+  if (trainedPath && result.trainedModel) saveModel(result.trainedModel, trainedPath);
+  if (!report.partial) {
+    const { json, npz } = checkpointPaths(reportPath);
+    rmSync(json, { force: true });
+    rmSync(npz, { force: true });
+  }
+}
