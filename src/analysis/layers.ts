@@ -87,6 +87,16 @@ export function findLayers(graph: Graph, reach: Reachability): Layer[] {
     groups.push({ op: node.opType, nodes, params });
   }
   groups.push(...looseParameterGroups(graph, new Set(groups.flatMap((g) => g.params))));
+  // Nodes applying the same parameters are one layer: after a Recon rewrite, a shared layer
+  // downstream of a branch runs once per task with one set of weights.
+  const byParams = new Map<string, { op: string; nodes: Node[]; params: string[] }>();
+  for (const g of groups.splice(0)) {
+    const key = g.params.join('\u0000');
+    const existing = byParams.get(key);
+    if (existing) existing.nodes.push(...g.nodes.filter((n) => !existing.nodes.includes(n)));
+    else byParams.set(key, g);
+  }
+  groups.push(...byParams.values());
   const position = new Map(graph.nodes.map((n, i) => [n, i]));
   const owner = (g: { nodes: Node[] }): Node => g.nodes.find((n) => n.opType !== 'Identity') ?? g.nodes[0]!;
   groups.sort((x, y) => position.get(owner(x))! - position.get(owner(y))!);

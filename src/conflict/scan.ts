@@ -1,0 +1,329 @@
+import { createHash } from 'node:crypto';
+import type { Model } from '../onnx/model.js';
+import { Tensor } from '../onnx/tensor.js';
+import { ReconError } from '../onnx/errors.js';
+import type { TaskSpec } from '../analysis/task-spec.js';
+import { analyzeModel } from '../analysis/analyze.js';
+import type { Dataset } from '../data/dataset.js';
+import { batchIndices } from '../data/dataset.js';
+import { checkDataset, feedsFor, planFeeds } from '../data/model-feeds.js';
+import type { HostTensor } from '../data/host-tensor.js';
+import { serializeModel } from '../onnx/save.js';
+import { cloneModel } from '../autodiff/gradient-graph.js';
+import { createGradientSession, type GradientSession, type GradientStep } from '../runtime/gradient-session.js';
+import type { DeviceSpec } from '../runtime/session.js';
+import { ConflictReportBuilder } from '../report/builder.js';
+import type { ConflictReport, CostPoint, SearchMethod } from '../report/schema.js';
+import { Random } from '../util/random.js';
+import { cosineFromGram, sumGrams, taskPairs } from './gram.js';
+import { combinationWeights } from './methods.js';
+import { createOptimizer, type OptimizerState } from './optimizer.js';
+import { learningRateAt } from './schedule.js';
+import { updateRunningStats } from './running-stats.js';
+import { TOOL_VERSION } from '../rewrite/recon.js';
+
+export interface OptimizerConfig {
+  kind: 'sgd' | 'adam' | 'none';
+  lr: number;
+  momentum: number;
+  weightDecay: number;
+  milestones: number[];
+  gamma: number;
+}
+
+export interface ScanConfig {
+  /** Shown in the report. */
+  modelPath: string;
+  dataPath: string;
+  epochs?: number;
+  /** Total steps (overrides epochs). */
+  steps?: number;
+  batchSize: number;
+  seed: number;
+  shuffle: boolean;
+  optimizer: OptimizerConfig;
+  method: SearchMethod;
+  S: number[];
+  batchNorm: 'train' | 'eval';
+  device: DeviceSpec;
+  intraOpThreads?: number;
+  /** Static scans only: this process covers shard `index` (0-based) of `count`. */
+  shard?: { index: number; count: number };
+  /** Keep every per-step cosine (returned in the result for the sidecar file). */
+  recordSteps?: boolean;
+  /** CAGrad's c. */
+  cagradAlpha?: number;
+  /** Costs of making the top-k layers task-specific, for the report's cost curve. */
+  cost?: (layers: string[]) => { params: number; paramIncreasePct: number; macs: number; macIncreasePct: number };
+}
+
+/** Everything needed to continue a scan exactly where it stopped. */
+export interface ScanCheckpoint {
+  version: 1;
+  configHash: string;
+  stepsDone: number;
+  /** Per step: cosines [layers × pairs], whole-trunk cosines [pairs], losses [tasks]. */
+  cosines: number[][];
+  wholeTrunk: number[][];
+  losses: number[][];
+  params: Record<string, Float32Array>;
+  runningStats: Record<string, Float32Array>;
+  optimizer: OptimizerState | undefined;
+}
+
+export interface ScanHooks {
+  onStep?: (p: { step: number; totalSteps: number; epoch: number; losses: Record<string, number>; conflictRate: number }) => void;
+  /** Polled after every step; true stops the scan (the report is then marked partial). */
+  shouldStop?: () => boolean;
+  /** Called every `checkpointEvery` steps and at the end with the state to persist. */
+  onCheckpoint?: (c: ScanCheckpoint) => void;
+  checkpointEvery?: number;
+}
+
+export interface ScanResult {
+  report: ConflictReport;
+  checkpoint: ScanCheckpoint;
+  /** The model with trained weights and updated BN running statistics (training scans). */
+  trainedModel: Model | undefined;
+  /** Per-step cosines, float32 [steps, layers, pairs], when `recordSteps`. */
+  recorded: Float32Array | undefined;
+}
+
+/**
+ * Recon's search phase: trains (or, with optimizer none, just evaluates) the model and records at
+ * every step the cosine between every pair of task gradients in every shared layer.
+ */
+export async function runScan(model: Model, tasks: readonly TaskSpec[], dataset: Dataset, config: ScanConfig, hooks: ScanHooks = {}, resume?: ScanCheckpoint): Promise<ScanResult> {
+  if (tasks.length < 2) throw new ReconError('a conflict scan needs at least two tasks');
+  const plan = planFeeds(model, tasks);
+  checkDataset(dataset, plan);
+  const training = config.optimizer.kind !== 'none';
+  if (config.shard && training) throw new ReconError('--shard splits static scans only (--optimizer none): training steps depend on each other');
+  if (dataset.length < config.batchSize) throw new ReconError(`${dataset.source}: ${dataset.length} rows, fewer than one batch of ${config.batchSize}`);
+  const stepsPerEpoch = Math.floor(dataset.length / config.batchSize);
+  const plannedSteps = config.steps ?? (config.epochs ?? 1) * stepsPerEpoch;
+  const [first, last] = config.shard ? shardRange(plannedSteps, config.shard) : [0, plannedSteps];
+
+  const trainable = training ? [...new Set(analyzeParams(model, tasks))] : [];
+  const session: GradientSession = createGradientSession(model, tasks, {
+    device: config.device,
+    batchNorm: config.batchNorm,
+    trainableParams: trainable,
+    ...(config.intraOpThreads ? { intraOpThreads: config.intraOpThreads } : {}),
+  });
+  const analysis = session.analysis;
+  const layers = analysis.sharedLayers;
+  if (layers.length === 0) throw new ReconError('the model has no layer shared by two or more tasks');
+  const taskNames = tasks.map((t) => t.name);
+  const pairs = taskPairs(taskNames);
+  const T = tasks.length;
+
+  const configHash = hashConfig(model, config);
+  if (resume && resume.configHash !== configHash) {
+    throw new ReconError('cannot resume: the model, data or settings differ from the interrupted scan');
+  }
+  const params = new Map<string, Float32Array>();
+  for (const p of trainable) params.set(p, resume?.params[p]?.slice() ?? model.graph.initializers.get(p)!.data('float32').slice());
+  const running = new Map<string, Float32Array>();
+  const optimizer = training
+    ? createOptimizer({ kind: config.optimizer.kind as 'sgd' | 'adam', lr: config.optimizer.lr, momentum: config.optimizer.momentum, weightDecay: config.optimizer.weightDecay })
+    : undefined;
+  if (optimizer && resume?.optimizer) optimizer.load(resume.optimizer);
+  for (const [k, v] of Object.entries(resume?.runningStats ?? {})) running.set(k, v.slice());
+
+  const builder = new ConflictReportBuilder({
+    layers: layers.map((l) => ({ name: l.name, op: l.op, nodes: l.nodes.map((n) => n.label), params: l.numel })),
+    tasks: tasks.map((t) => ({ name: t.name, output: t.output, loss: t.loss, weight: t.weight })),
+    settings: {
+      data: config.dataPath,
+      seed: config.seed,
+      S: config.S,
+      steps: plannedSteps,
+      epochs: Math.ceil(plannedSteps / stepsPerEpoch),
+      batchSize: config.batchSize,
+      shuffle: config.shuffle,
+      optimizer: { name: config.optimizer.kind, lr: config.optimizer.lr, momentum: config.optimizer.momentum, weightDecay: config.optimizer.weightDecay, milestones: config.optimizer.milestones, gamma: config.optimizer.gamma },
+      method: config.method,
+      bn: config.batchNorm,
+      device: config.device,
+      ...(config.shard ? { shard: config.shard } : {}),
+    },
+  });
+  const record = {
+    cosines: resume?.cosines.slice() ?? ([] as number[][]),
+    wholeTrunk: resume?.wholeTrunk.slice() ?? ([] as number[][]),
+    losses: resume?.losses.slice() ?? ([] as number[][]),
+  };
+  // Replaying the recorded steps rebuilds the accumulators exactly as an uninterrupted run had them.
+  record.cosines.forEach((c, i) => {
+    const step = first + i;
+    builder.pushStep(Math.floor(step / stepsPerEpoch), c, record.wholeTrunk[i]);
+    builder.recordLosses(step, record.losses[i]!);
+  });
+
+  const checkpoint = (): ScanCheckpoint => ({
+    version: 1,
+    configHash,
+    stepsDone: record.cosines.length,
+    cosines: record.cosines,
+    wholeTrunk: record.wholeTrunk,
+    losses: record.losses,
+    params: Object.fromEntries(params),
+    runningStats: Object.fromEntries(running),
+    optimizer: optimizer?.state(),
+  });
+
+  let partialReason: string | undefined;
+  let epochOrder: { epoch: number; batches: Int32Array[] } | undefined;
+  try {
+    for (let step = first + record.cosines.length; step < last; step++) {
+      const epoch = Math.floor(step / stepsPerEpoch);
+      if (!epochOrder || epochOrder.epoch !== epoch) {
+        epochOrder = { epoch, batches: batchIndices(dataset.length, config.batchSize, { shuffle: config.shuffle, seed: config.seed, epoch, dropLast: true }) };
+      }
+      const rows = epochOrder.batches[step % stepsPerEpoch]!;
+      const feeds = feedsFor(dataset, plan, rows);
+      const paramFeeds: Record<string, HostTensor> = {};
+      for (const [p, v] of params) paramFeeds[p] = { dtype: 'float32', dims: model.graph.initializers.get(p)!.dims.slice(), data: v };
+      const result = await session.run(feeds, paramFeeds);
+      const lossRow = taskNames.map((t) => result.losses[t]!);
+      const bad = lossRow.findIndex((l) => !Number.isFinite(l));
+      if (bad >= 0) {
+        partialReason = `loss of task "${taskNames[bad]}" is ${lossRow[bad]} at step ${step}`;
+        break;
+      }
+      const cosines: number[] = [];
+      for (const l of layers) {
+        const g = result.layerGrams.get(l.name)!;
+        for (const p of pairs) cosines.push(cosineFromGram(g, T, p.i, p.j));
+      }
+      const whole = sumGrams([...result.paramGrams.values()], T);
+      const wholeCos = pairs.map((p) => cosineFromGram(whole, T, p.i, p.j));
+      builder.pushStep(epoch, cosines, wholeCos);
+      builder.recordLosses(step, lossRow);
+      record.cosines.push(cosines);
+      record.wholeTrunk.push(wholeCos);
+      record.losses.push(lossRow);
+      if (optimizer) {
+        applyUpdate(result, whole, { config, step, epoch, params, analysisParamTasks: analysis.paramTasks, taskNames, optimizer });
+        for (const s of result.batchStats) {
+          updateRunningStats(runningOf(running, model, s.runningMean), s.mean);
+          updateRunningStats(runningOf(running, model, s.runningVar), s.unbiasedVar);
+        }
+      }
+      hooks.onStep?.({
+        step: step + 1 - first,
+        totalSteps: last - first,
+        epoch,
+        losses: result.losses,
+        conflictRate: cosines.filter((c) => c < 0).length / cosines.length,
+      });
+      if (hooks.onCheckpoint && hooks.checkpointEvery && (step + 1 - first) % hooks.checkpointEvery === 0) hooks.onCheckpoint(checkpoint());
+      if (hooks.shouldStop?.() && step + 1 < last) {
+        partialReason = `interrupted after ${step + 1 - first} of ${last - first} steps`;
+        break;
+      }
+    }
+  } finally {
+    await session.release();
+  }
+
+  const cost: CostPoint[] | undefined = config.cost ? costCurve(builder, layers.map((l) => l.name), config.cost) : undefined;
+  const report = builder.build({
+    tool: { name: 'recon-onnx', version: TOOL_VERSION },
+    createdAt: new Date().toISOString(),
+    model: { path: config.modelPath, opset: model.opset(''), sha256: createHash('sha256').update(serializeModel(model)).digest('hex') },
+    partial: partialReason !== undefined,
+    ...(partialReason ? { partialReason } : {}),
+    totalSteps: last - first,
+    ...(cost ? { cost } : {}),
+  });
+  const trainedModel = training ? withWeights(model, params, running) : undefined;
+  let recorded: Float32Array | undefined;
+  if (config.recordSteps) recorded = Float32Array.from(record.cosines.flat());
+  const state = checkpoint();
+  hooks.onCheckpoint?.(state);
+  if (partialReason?.startsWith('loss of task')) {
+    throw Object.assign(new ReconError(`${partialReason}; the partial report keeps the ${record.cosines.length} finished steps`), { partial: { report, checkpoint: state, trainedModel, recorded } });
+  }
+  return { report, checkpoint: state, trainedModel, recorded };
+}
+
+function applyUpdate(
+  result: GradientStep,
+  wholeGram: Float64Array,
+  ctx: {
+    config: ScanConfig;
+    step: number;
+    epoch: number;
+    params: Map<string, Float32Array>;
+    analysisParamTasks: Map<string, number[]>;
+    taskNames: string[];
+    optimizer: ReturnType<typeof createOptimizer>;
+  },
+): void {
+  const T = ctx.taskNames.length;
+  const weights = combinationWeights(ctx.config.method, wholeGram, T, {
+    rng: new Random(ctx.config.seed * 1_000_003 + ctx.step),
+    ...(ctx.config.cagradAlpha !== undefined ? { cagradAlpha: ctx.config.cagradAlpha } : {}),
+  });
+  const grads = new Map<string, Float32Array>();
+  for (const [p, value] of ctx.params) {
+    const reaching = ctx.analysisParamTasks.get(p) ?? [];
+    const g = new Float32Array(value.length);
+    for (const t of reaching) {
+      const gt = result.gradients.get(ctx.taskNames[t]!)?.get(p);
+      if (!gt) continue;
+      // Shared parameters get the method's combination; a task's own parameters its own gradient.
+      const w = reaching.length >= 2 ? weights[t]! : 1;
+      for (let i = 0; i < g.length; i++) g[i]! += w * gt[i]!;
+    }
+    grads.set(p, g);
+  }
+  const lr = learningRateAt(ctx.epoch, { lr: ctx.config.optimizer.lr, milestones: ctx.config.optimizer.milestones, gamma: ctx.config.optimizer.gamma });
+  ctx.optimizer.step(ctx.params, grads, lr);
+}
+
+function runningOf(running: Map<string, Float32Array>, model: Model, name: string): Float32Array {
+  let r = running.get(name);
+  if (!r) running.set(name, (r = model.graph.initializers.get(name)!.data('float32').slice()));
+  return r;
+}
+
+/** Every parameter some task's loss reaches (trained by training scans). */
+function analyzeParams(model: Model, tasks: readonly TaskSpec[]): string[] {
+  return [...analyzeModel(model, [...tasks]).paramTasks].filter(([, t]) => t.length > 0).map(([p]) => p);
+}
+
+/** A copy of the model with trained parameters and running statistics. */
+export function withWeights(model: Model, params: ReadonlyMap<string, Float32Array>, running: ReadonlyMap<string, Float32Array>): Model {
+  const copy = cloneModel(model);
+  for (const [name, data] of [...params, ...running]) {
+    const t = copy.graph.initializers.get(name)!;
+    copy.graph.initializers.set(name, Tensor.fromArray(name, 'float32', t.dims, data.slice()));
+  }
+  return copy;
+}
+
+function shardRange(total: number, shard: { index: number; count: number }): [number, number] {
+  if (!(shard.count >= 1 && shard.index >= 0 && shard.index < shard.count)) throw new ReconError(`bad shard ${shard.index}/${shard.count}`);
+  return [Math.floor((shard.index * total) / shard.count), Math.floor(((shard.index + 1) * total) / shard.count)];
+}
+
+function costCurve(builder: ConflictReportBuilder, names: string[], cost: NonNullable<ScanConfig['cost']>): CostPoint[] {
+  const provisional = builder.build({ tool: { name: '', version: '' }, createdAt: new Date(0).toISOString(), model: { path: '', opset: 0 }, partial: false, totalSteps: 0 });
+  const ranked = provisional.layers
+    .map((l, i) => ({ name: names[i]!, rank: l.scores[0]!.rank }))
+    .sort((a, b) => a.rank - b.rank)
+    .map((l) => l.name);
+  return ranked.map((_, k) => {
+    const chosen = ranked.slice(0, k + 1);
+    return { k: k + 1, layers: chosen, ...cost(chosen) };
+  });
+}
+
+function hashConfig(model: Model, config: ScanConfig): string {
+  const { cost: _cost, ...rest } = config;
+  void _cost;
+  return createHash('sha256').update(serializeModel(model)).update(JSON.stringify(rest)).digest('hex');
+}
