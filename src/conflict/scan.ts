@@ -73,6 +73,8 @@ export interface ScanCheckpoint {
 
 export interface ScanHooks {
   onStep?: (p: { step: number; totalSteps: number; epoch: number; losses: Record<string, number>; conflictRate: number }) => void;
+  /** After the last step of each epoch, with the model as trained so far (training scans). */
+  onEpochEnd?: (epoch: number, model: () => Model) => Promise<void>;
   /** Polled after every step; true stops the scan (the report is then marked partial). */
   shouldStop?: () => boolean;
   /** Called every `checkpointEvery` steps and at the end with the state to persist. */
@@ -219,6 +221,7 @@ export async function runScan(model: Model, tasks: readonly TaskSpec[], dataset:
         conflictRate: cosines.filter((c) => c < 0).length / cosines.length,
       });
       if (hooks.onCheckpoint && hooks.checkpointEvery && (step + 1 - first) % hooks.checkpointEvery === 0) hooks.onCheckpoint(checkpoint());
+      if (hooks.onEpochEnd && ((step + 1) % stepsPerEpoch === 0 || step + 1 === last)) await hooks.onEpochEnd(epoch, () => withWeights(model, params, running));
       if (hooks.shouldStop?.() && step + 1 < last) {
         partialReason = `interrupted after ${step + 1 - first} of ${last - first} steps`;
         break;

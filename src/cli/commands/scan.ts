@@ -131,7 +131,8 @@ export function scanConfig(args: ParsedArgs, modelPath: string, dataPath: string
 export async function runWithInterrupts(
   io: CommandIO,
   scan: (hooks: Parameters<typeof runScan>[4]) => Promise<ScanResult>,
-  reportPath: string,
+  /** Where checkpoints go (next to this report); undefined: no checkpoints. */
+  reportPath: string | undefined,
   checkpointEvery: number,
   label = 'scan',
 ): Promise<ScanResult> {
@@ -147,8 +148,7 @@ export async function runWithInterrupts(
   try {
     return await scan({
       shouldStop: () => stop,
-      checkpointEvery,
-      onCheckpoint: (c: ScanCheckpoint) => saveCheckpoint(reportPath, c),
+      ...(reportPath ? { checkpointEvery, onCheckpoint: (c: ScanCheckpoint) => saveCheckpoint(reportPath, c) } : {}),
       onStep: (p) => {
         const losses = Object.entries(p.losses).map(([t, l]) => `${t} ${l.toFixed(3)}`).join(' ');
         bar.update(p.step, p.totalSteps, `epoch ${p.epoch + 1}  loss ${losses}  conflicts ${(100 * p.conflictRate).toFixed(1)}%`);
@@ -157,7 +157,7 @@ export async function runWithInterrupts(
   } catch (e) {
     bar.finish();
     const partial = (e as { partial?: ScanResult }).partial;
-    if (partial) writeScanOutputs(partial, reportPath, undefined);
+    if (partial && reportPath) writeScanOutputs(partial, reportPath, undefined);
     throw e;
   } finally {
     bar.finish();
