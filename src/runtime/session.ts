@@ -1,6 +1,7 @@
 import * as ort from 'onnxruntime-node';
 import { ReconError } from '../onnx/errors.js';
 import type { HostTensor } from './host-tensor.js';
+import { cudaStatus } from './cuda.js';
 import { fromOrtTensor, toOrtTensor } from './host-tensor.js';
 
 export type DeviceSpec = 'cpu' | 'cuda' | `cuda:${number}` | 'auto';
@@ -35,6 +36,15 @@ export class RuntimeSession {
       return new RuntimeSession(await createOrExplain(model, { ...base, executionProviders: ['cpu'] }), 'cpu');
     }
     const deviceId = device.startsWith('cuda:') ? Number(device.slice(5)) : 0;
+    // Checked first: onnxruntime's own failure is a multi-line log on stderr.
+    const status = cudaStatus();
+    if (status.missingProviderFiles.length > 0 || status.missingLibraries.length > 0) {
+      if (device === 'auto') {
+        options.onWarning?.(`CUDA execution provider unavailable (${status.fix}); running on CPU`);
+        return new RuntimeSession(await createOrExplain(model, { ...base, executionProviders: ['cpu'] }), 'cpu');
+      }
+      throw new ReconError(`cannot use the CUDA execution provider: ${status.fix}; ${CUDA_HELP}`);
+    }
     try {
       const session = await ort.InferenceSession.create(model, {
         ...base,
