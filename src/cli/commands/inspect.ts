@@ -10,7 +10,7 @@ import { writeFileAtomic } from '../../onnx/save.js';
 export const inspectCommand: Command = {
   name: 'inspect',
   summary: 'Show what a multi-task model shares between tasks, what each task owns, and which layers Recon could make task-specific.',
-  usage: 'recon inspect model.onnx [--outputs a,b | --tasks spec.json | --task NAME[:LOSS]] [--json [file]]',
+  usage: 'recon inspect model.onnx [--outputs a,b | --tasks spec.json | --task NAME[:LOSS]] [--json] [--json-out file]',
   options: [
     { name: 'outputs', value: 'a,b', description: 'graph outputs to treat as tasks (default: every float output)' },
     { name: 'tasks', value: 'spec.json', description: 'task spec file' },
