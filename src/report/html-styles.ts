@@ -39,7 +39,7 @@ table { border-collapse: collapse; font-variant-numeric: tabular-nums; }
 th, td { padding: 5px 10px; border-bottom: 1px solid var(--line); text-align: left; vertical-align: top; }
 th { font-weight: 600; color: #394152; background: #f7f8fa; }
 td.num, th.num { text-align: right; white-space: nowrap; }
-td.name { font-family: ui-monospace, "DejaVu Sans Mono", Menlo, Consolas, monospace; font-size: 12.5px; word-break: break-all; }
+td.name { font-family: ui-monospace, "DejaVu Sans Mono", Menlo, Consolas, monospace; font-size: 12.5px; white-space: nowrap; }
 .table-wrap { overflow-x: auto; }
 table.ranking { width: 100%; }
 table.ranking tbody tr:nth-child(even) { background: #fafbfc; }
