@@ -153,7 +153,10 @@ describe('recon scan', () => {
     const x = (good.arrays.get('input')!.data as Float32Array).slice();
     x.fill(NaN, 16 * 16 * 2);
     const nan = makeDataset({ ...Object.fromEntries(good.arrays), input: { dtype: 'float32', dims: [64, 16], data: x } }, 'nan.npz');
-    const err = await runScan(mlp(), TASKS, nan, { ...baseConfig, shuffle: false }).catch((e: unknown) => e as Error & { partial?: { report: ConflictReport } });
+    const err = (await runScan(mlp(), TASKS, nan, { ...baseConfig, shuffle: false }).then(
+      () => new Error('expected the scan to stop'),
+      (e: unknown) => e,
+    )) as Error & { partial?: { report: ConflictReport } };
     expect((err as Error).message).toMatch(/loss of task "T1" is NaN at step 2; the partial report keeps the 2 finished steps/);
     expect(err.partial!.report.partial).toBe(true);
     expect(err.partial!.report.progress.stepsDone).toBe(2);
