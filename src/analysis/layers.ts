@@ -18,7 +18,7 @@ export interface Layer {
 }
 
 /** Which input positions of an op hold trainable parameters (running statistics are state). */
-const PARAM_INPUTS: Record<string, readonly number[]> = {
+export const PARAM_INPUTS: Readonly<Record<string, readonly number[]>> = {
   Conv: [1, 2],
   ConvTranspose: [1, 2],
   Gemm: [0, 1, 2],
@@ -26,6 +26,7 @@ const PARAM_INPUTS: Record<string, readonly number[]> = {
   BatchNormalization: [1, 2],
   LayerNormalization: [1, 2],
   InstanceNormalization: [1, 2],
+  GroupNormalization: [1, 2],
   PRelu: [1],
   Gather: [0],
 };

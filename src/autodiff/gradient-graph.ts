@@ -1,5 +1,5 @@
 import { Graph } from '../onnx/graph.js';
-import { Model } from '../onnx/model.js';
+import type { Model } from '../onnx/model.js';
 import { Node } from '../onnx/node.js';
 import { GraphBuilder } from '../onnx/builder.js';
 import { makeValueInfo } from '../onnx/value-info.js';
@@ -168,14 +168,5 @@ export function cloneModel(m: Model): Model {
   graph.docString = g.docString;
   graph.sparseInitializers = g.sparseInitializers.slice();
   graph.quantizationAnnotation = g.quantizationAnnotation.slice();
-  const copy = new Model(graph, { irVersion: m.irVersion, opsetImports: m.opsetImports.map((o) => ({ ...o })), producerName: m.producerName });
-  copy.producerVersion = m.producerVersion;
-  copy.domain = m.domain;
-  copy.modelVersion = m.modelVersion;
-  copy.docString = m.docString;
-  copy.metadataProps = m.metadataProps.map((e) => ({ ...e }));
-  copy.functions = m.functions.slice();
-  copy.trainingInfo = m.trainingInfo.slice();
-  copy.baseDir = m.baseDir;
-  return copy;
+  return m.withGraph(graph);
 }

@@ -77,6 +77,20 @@ export class Model {
     return p;
   }
 
+  /** A new model around `graph` with every other field copied (metadata list included). */
+  withGraph(graph: Graph): Model {
+    const m = new Model(graph, { irVersion: this.irVersion, opsetImports: this.opsetImports.map((o) => ({ ...o })), producerName: this.producerName });
+    m.producerVersion = this.producerVersion;
+    m.domain = this.domain;
+    m.modelVersion = this.modelVersion;
+    m.docString = this.docString;
+    m.metadataProps = this.metadataProps.map((e) => ({ ...e }));
+    m.functions = this.functions.slice();
+    m.trainingInfo = this.trainingInfo.slice();
+    m.baseDir = this.baseDir;
+    return m;
+  }
+
   /** The opset version of a domain ('' = the default ONNX domain); 0 when not imported. */
   opset(domain = ''): number {
     const d = domain === 'ai.onnx' ? '' : domain;

@@ -1,6 +1,5 @@
 import type { onnx } from 'onnx-proto';
 import { Graph } from '../onnx/graph.js';
-import { Model } from '../onnx/model.js';
 import type { Tensor } from '../onnx/tensor.js';
 import type { BranchedNodes } from './branch.js';
 import { valuesRead } from './reach.js';
@@ -64,20 +63,3 @@ function carryValueInfo(original: Graph, graph: Graph, origins: ReadonlyMap<stri
   return out;
 }
 
-/** A new model around `graph`, with every other field of `model` copied (metadata list included). */
-export function withGraph(model: Model, graph: Graph): Model {
-  const m = new Model(graph, {
-    irVersion: model.irVersion,
-    opsetImports: model.opsetImports.map((o) => ({ ...o })),
-    producerName: model.producerName,
-  });
-  m.producerVersion = model.producerVersion;
-  m.domain = model.domain;
-  m.modelVersion = model.modelVersion;
-  m.docString = model.docString;
-  m.metadataProps = model.metadataProps.map((e) => ({ ...e }));
-  m.functions = model.functions.slice();
-  m.trainingInfo = model.trainingInfo.slice();
-  m.baseDir = model.baseDir;
-  return m;
-}

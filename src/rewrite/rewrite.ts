@@ -1,6 +1,6 @@
 import type { Model } from '../onnx/model.js';
 import { ReconError } from '../onnx/errors.js';
-import { assembleGraph, withGraph } from './assemble.js';
+import { assembleGraph } from './assemble.js';
 import { branchNodes } from './branch.js';
 import { collisionFreeNamer } from './names.js';
 import { planBranches, validateTasks } from './plan.js';
@@ -38,7 +38,7 @@ export function rewrite(model: Model, selection: RewriteSelection, options: Rewr
   const feedsOtherOutput = new Set([...otherReach].filter(([, s]) => s.size > 0).map(([n]) => n));
 
   const branched = branchNodes({ graph, tasks: selection.tasks, plan, reach, feedsOtherOutput, fresh: collisionFreeNamer(graph) });
-  const out = withGraph(model, assembleGraph(graph, branched));
+  const out = model.withGraph(assembleGraph(graph, branched));
 
   const summary: RewriteSummary = {
     tasks: selection.tasks.map((t) => t.name),
