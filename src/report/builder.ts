@@ -46,6 +46,22 @@ export interface ReportHeader {
   cost?: CostPoint[];
 }
 
+/** Points kept of the per-step conflict rate: enough for a smooth curve, small in JSON. */
+const MAX_RATE_POINTS = 400;
+
+/** Means over consecutive buckets of steps; each point is placed at its bucket's last step (1-based). */
+export function bucketRates(rates: readonly number[], maxPoints: number): { steps: number[]; rate: number[] } {
+  const size = Math.max(1, Math.ceil(rates.length / maxPoints));
+  const steps: number[] = [];
+  const rate: number[] = [];
+  for (let start = 0; start < rates.length; start += size) {
+    const chunk = rates.slice(start, start + size);
+    steps.push(start + chunk.length);
+    rate.push(chunk.reduce((a, b) => a + b, 0) / chunk.length);
+  }
+  return { steps, rate };
+}
+
 export class ConflictReportBuilder {
   readonly pairs: string[];
   private readonly stats: CosineAccumulator[];
@@ -60,6 +76,8 @@ export class ConflictReportBuilder {
   private wholeTrunk: number[] | null | undefined;
   private wholeTrunkObservations = 0;
   private steps = 0;
+  /** Per step: the share of (layer, pair) cosines below 0 over all shared layers. */
+  private readonly stepConflictRates: number[] = [];
 
   constructor(private readonly init: ReportBuilderInit) {
     this.pairs = pairKeys(init.tasks.map((t) => t.name));
@@ -106,6 +124,9 @@ export class ConflictReportBuilder {
       }
     }
     this.epochSteps[epoch]!++;
+    let negative = 0;
+    for (let i = 0; i < cosines.length; i++) if (clampCosine(cosines[i]!) < 0) negative++;
+    this.stepConflictRates.push(cosines.length > 0 ? negative / cosines.length : 0);
     this.steps++;
   }
 
@@ -166,6 +187,7 @@ export class ConflictReportBuilder {
     if (header.partialReason !== undefined) report.partialReason = header.partialReason;
     if (this.wholeTrunk) report.trunk.wholeTrunk = { histogram: [...this.wholeTrunk], observations: this.wholeTrunkObservations };
     if (header.cost !== undefined) report.cost = structuredClone(header.cost);
+    if (this.stepConflictRates.length > 0) report.conflictRateSteps = bucketRates(this.stepConflictRates, MAX_RATE_POINTS);
     return report;
   }
 

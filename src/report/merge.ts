@@ -87,6 +87,18 @@ export function mergeReports(reports: readonly ConflictReport[], options: MergeO
       epochStepsDone,
     },
   };
+  if (shards.every((s) => s.report.conflictRateSteps)) {
+    // Shards are consecutive blocks of steps: shift each shard's steps past the ones before it.
+    const steps: number[] = [];
+    const rate: number[] = [];
+    let offset = 0;
+    for (const s of shards) {
+      const r = s.report.conflictRateSteps!;
+      r.steps.forEach((step, i) => (steps.push(step + offset), rate.push(r.rate[i]!)));
+      offset += s.report.progress.stepsDone;
+    }
+    merged.conflictRateSteps = { steps, rate };
+  }
   if (shards.every((s) => s.report.trunk.wholeTrunk)) merged.trunk.wholeTrunk = addOccurrences(shards.map((s) => s.report.trunk.wholeTrunk!));
   if (partialShards.length > 0) {
     merged.partialReason = partialShards

@@ -199,6 +199,11 @@ export interface ConflictReport {
   progress: ScanProgress;
   /** Set by `recon scan --record-steps`: every per-step cosine, for recomputing scores at any S. */
   recordedSteps?: RecordedSteps;
+  /**
+   * Share of (layer, pair) cosines below 0 over all shared layers, per step, averaged over buckets
+   * of consecutive steps (at most 400 points; `steps` holds each bucket's last step).
+   */
+  conflictRateSteps?: { steps: number[]; rate: number[] };
 }
 
 /**
@@ -303,6 +308,13 @@ class ReportReader {
     const partialReason = this.optionalString(root, 'partialReason', '');
     if (partialReason !== undefined) report.partialReason = partialReason;
     if (root['cost'] !== undefined) report.cost = this.array(root, 'cost', '', (value, path) => this.costPoint(value, path));
+    if (root['conflictRateSteps'] !== undefined) {
+      const r = this.child(root, 'conflictRateSteps', '');
+      const steps = this.array(r, 'steps', 'conflictRateSteps', (value, path) => this.countValue(value, path));
+      const rate = this.array(r, 'rate', 'conflictRateSteps', (value, path) => this.fractionValue(value, path));
+      if (steps.length !== rate.length) this.fail('conflictRateSteps.rate', `must hold ${steps.length} values (one per step entry)`);
+      report.conflictRateSteps = { steps, rate };
+    }
     if (root['recordedSteps'] !== undefined) {
       const r = this.child(root, 'recordedSteps', '');
       const shape = this.array(r, 'shape', 'recordedSteps', (value, path) => this.countValue(value, path));

@@ -18,8 +18,13 @@ interface Series {
   width: number;
 }
 
+/**
+ * Conflict rate over the scan: per epoch for multi-epoch scans, else per step (bucket means) so a
+ * short search still shows a curve rather than a single point.
+ */
 export function conflictRateChart(report: ConflictReport, sIndex: number): string {
   const epochs = report.progress.epochStepsDone.length;
+  if (epochs < 3 && report.conflictRateSteps && report.conflictRateSteps.steps.length > 1) return conflictRateByStepChart(report, report.conflictRateSteps);
   const topLayers = layersByRank(report, sIndex).slice(0, LAYER_LINES);
   const series: Series[] = [
     { label: 'all shared layers', color: INK, values: trunkConflictRatePerEpoch(report), width: 2.6 },
@@ -54,6 +59,26 @@ export function conflictRateChart(report: ConflictReport, sIndex: number): strin
   }
   body += legend(legendItems, p.left, 16, WIDTH - 90);
   return svgChart(box, 'conflict-rate', `Conflict rate per epoch (ranked at S = ${formatThreshold(report.settings.S[sIndex]!)})`, body);
+}
+
+function conflictRateByStepChart(report: ConflictReport, data: { steps: number[]; rate: number[] }): string {
+  const values = data.rate.map((v) => v * 100);
+  const y = niceDomain(Math.min(...values, 0), Math.max(...values, 50), 5);
+  const x0 = data.steps[0]!;
+  const x1 = data.steps[data.steps.length - 1]!;
+  const xd = niceDomain(x0, x1, 8);
+  const legendItems = [{ label: 'all shared layers', color: INK }];
+  const box: ChartBox = { width: WIDTH, height: 296, margin: { top: 34, right: 20, bottom: 44, left: 64 } };
+  const p = plotArea(box);
+  const x = linearScale([x0, x1], [p.left, p.right]);
+  const yScale = linearScale(y.domain, [p.bottom, p.top]);
+  const bucket = data.steps.length > 1 ? data.steps[1]! - data.steps[0]! : 1;
+  let body = yAxis(box, yScale, y.ticks, tickFormat(y.step, '%'), 'cosines < 0');
+  body += xAxis(box, x, xd.ticks.filter((t) => t >= x0 && t <= x1), tickFormat(xd.step), 'step');
+  body += element('path', { d: linePath(data.rate.map((v, k) => [x(data.steps[k]!), yScale(v * 100)] as const)), fill: 'none', stroke: INK, 'stroke-width': 2, 'stroke-linejoin': 'round' });
+  body += legend(legendItems, p.left, 16, WIDTH - 90);
+  const title = `Conflict rate over the scan (${report.progress.stepsDone} steps${bucket > 1 ? `, means of ${bucket} steps` : ''})`;
+  return svgChart(box, 'conflict-rate', title, body);
 }
 
 export function lossChart(report: ConflictReport): string {
