@@ -19,6 +19,8 @@ export interface GradientSpec {
 export interface GradientResult {
   /** task → wrt value → name of its gradient in the graph (absent when the task does not reach it). */
   grads: Map<string, Map<string, string>>;
+  /** The emitter used, for follow-up rewrites that share its per-graph state. */
+  emitter: Emitter;
 }
 
 /**
@@ -98,7 +100,7 @@ export function buildGradients(model: Model, registry: GradientRegistry, spec: G
     }
     grads.set(loss.task, taskGrads);
   }
-  return { grads };
+  return { grads, emitter: emit };
 }
 
 function shapeOf(shapes: ShapeInfo, value: string, node: Node): number[] {

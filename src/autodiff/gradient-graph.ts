@@ -12,6 +12,7 @@ import { buildGradients } from './builder.js';
 import type { GradientRegistry } from './registry.js';
 import { decomposeTrainingBatchNorm } from './rules/normalization.js';
 import { upgradeOpset } from './opset-upgrade.js';
+import { lowerConvolution } from './rules/conv.js';
 
 export interface GradientGraphOptions {
   tasks: readonly TaskSpec[];
@@ -25,6 +26,11 @@ export interface GradientGraphOptions {
   registry: GradientRegistry;
   /** One batch (inputs and targets) fixing every static shape. */
   feeds: Record<string, HostTensor>;
+  /**
+   * Rewrite forward Convs as gather + GEMM where that beats onnxruntime's per-image kernel (CPU;
+   * always when the weights are fed as inputs, as in training).
+   */
+  lowerConvolutions?: boolean;
 }
 
 export interface GradientGraph {
@@ -97,7 +103,10 @@ export async function buildGradientGraph(source: Model, options: GradientGraphOp
   }
   const shapes = await inferShapes(model, { feeds: withParams(options.feeds, source, trainable) });
   const wrt = [...new Set([...options.gramParams, ...trainable])];
-  const { grads } = buildGradients(model, options.registry, { losses, wrt, shapes, batchNorm: options.batchNorm });
+  const { grads, emitter } = buildGradients(model, options.registry, { losses, wrt, shapes, batchNorm: options.batchNorm });
+  if (options.lowerConvolutions) {
+    for (const node of g.nodes.slice()) if (node.opType === 'Conv') lowerConvolution(emitter, node, (v) => shapes.values.get(v)?.dims);
+  }
 
   g.outputs = [];
   const lossesOutput = 'recon/losses';

@@ -53,10 +53,26 @@ export interface OptimizerState {
   buffers: Record<string, Float32Array>;
 }
 
+/**
+ * A parameter's gradient as a weighted sum of parts (e.g. per-task gradients and a combination
+ * method's weights): Σ_i weights[i]·parts[i], accumulated in part order into float32 exactly as
+ * adding each weighted part into a zeroed Float32Array would. No parts: a zero gradient.
+ */
+export interface CombinedGradient {
+  parts: readonly Float32Array[];
+  weights: readonly number[];
+}
+
 export interface Optimizer {
   readonly kind: OptimizerKind;
   /** One update of every parameter that has a gradient, in place. */
   step(params: Map<string, Float32Array>, grads: Map<string, Float32Array>, lr: number): void;
+  /**
+   * The same update with each gradient given as a weighted sum of parts, combined on the fly in
+   * cache-sized chunks: no gradient-sized buffer is allocated, and the combination and the
+   * update share one sweep over memory. Equal, bit for bit, to `step` on the materialised sums.
+   */
+  stepCombined(params: Map<string, Float32Array>, grads: Map<string, CombinedGradient>, lr: number): void;
   /** A deep copy of the state: later steps do not change it. */
   state(): OptimizerState;
   /** Replace the state with a deep copy of `state`; its kind and hyper-parameters must match. */
@@ -87,39 +103,43 @@ export function createOptimizer(config: OptimizerConfig): Optimizer {
   let steps = new Map<string, number>();
   let buffers = new Map<string, Float32Array>();
 
-  const buffer = (name: BufferName, param: string, n: number): { data: Float32Array; fresh: boolean } => {
+  const buffer = (name: BufferName, param: string, n: number): Float32Array => {
     const key = `${name}:${param}`;
     const existing = buffers.get(key);
     if (existing) {
       if (existing.length !== n) throw new Error(`optimizer buffer ${key} has ${existing.length} elements, parameter has ${n}`);
-      return { data: existing, fresh: false };
+      return existing;
     }
     const data = new Float32Array(n);
     buffers.set(key, data);
-    return { data, fresh: true };
+    return data;
   };
 
-  const sgdStep = (name: string, p: Float32Array, g: Float32Array, lr: number): void => {
+  // The kernels update p[start, end) from g[k − start]: the whole gradient (start = 0) or one
+  // chunk of a combined gradient.
+  const sgdRange = (name: string, p: Float32Array, g: Float32Array, start: number, end: number, lr: number, fresh: boolean): void => {
     const wd = f32(hp.weightDecay);
     const mom = f32(hp.momentum);
     const alpha = f32(-lr);
     // torch: d_p = grad.add(param, alpha=wd); buf = clone(d_p) on the first step, else
     // buf.mul_(momentum).add_(d_p) (dampening 0); param.add_(buf, alpha=-lr).
     const buf = hp.momentum !== 0 ? buffer('momentum_buffer', name, p.length) : null;
-    for (let k = 0; k < p.length; k++) {
-      let d = hp.weightDecay !== 0 ? f32(g[k]! + wd * p[k]!) : g[k]!;
+    const shift = -start;
+    for (let k = start; k < end; k++) {
+      let d = hp.weightDecay !== 0 ? f32(g[k + shift]! + wd * p[k]!) : g[k + shift]!;
       if (buf) {
-        d = buf.fresh ? d : f32(f32(mom * buf.data[k]!) + d);
-        buf.data[k] = d;
+        d = fresh ? d : f32(f32(mom * buf[k]!) + d);
+        buf[k] = d;
       }
       p[k] = p[k]! + alpha * d;
     }
   };
 
-  const adamStep = (name: string, p: Float32Array, g: Float32Array, lr: number, step: number): void => {
+  const adamRange = (name: string, p: Float32Array, g: Float32Array, start: number, end: number, lr: number): void => {
+    const step = steps.get(name)!;
     const [beta1, beta2] = hp.betas;
-    const m = buffer('exp_avg', name, p.length).data;
-    const v = buffer('exp_avg_sq', name, p.length).data;
+    const m = buffer('exp_avg', name, p.length);
+    const v = buffer('exp_avg_sq', name, p.length);
     const wd = f32(hp.weightDecay);
     // exp_avg.lerp_(grad, 1 - beta1); exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
     const w1 = f32(1 - beta1);
@@ -130,8 +150,9 @@ export function createOptimizer(config: OptimizerConfig): Optimizer {
     const bc2Sqrt = f32(Math.sqrt(1 - beta2 ** step));
     const value = f32(-lr / bc1);
     const eps = f32(hp.eps);
-    for (let k = 0; k < p.length; k++) {
-      const gk = hp.weightDecay !== 0 ? f32(g[k]! + wd * p[k]!) : g[k]!;
+    const shift = -start;
+    for (let k = start; k < end; k++) {
+      const gk = hp.weightDecay !== 0 ? f32(g[k + shift]! + wd * p[k]!) : g[k + shift]!;
       // torch's lerp uses the `start + w·(end − start)` form for w < 0.5 and the mirrored one above.
       m[k] = w1 < 0.5 ? m[k]! + w1 * (gk - m[k]!) : gk - (gk - m[k]!) * (1 - w1);
       v[k] = f32(b2 * v[k]!) + w2 * gk * gk;
@@ -142,19 +163,44 @@ export function createOptimizer(config: OptimizerConfig): Optimizer {
     }
   };
 
+  const kernel = (name: string, p: Float32Array, g: Float32Array, start: number, end: number, lr: number, fresh: boolean): void =>
+    hp.kind === 'sgd' ? sgdRange(name, p, g, start, end, lr, fresh) : adamRange(name, p, g, start, end, lr);
+  /** Counts the step of a parameter; whether its momentum buffer is new (torch clones d_p into it). */
+  const begin = (name: string): boolean => {
+    steps.set(name, (steps.get(name) ?? 0) + 1);
+    return hp.kind === 'sgd' && hp.momentum !== 0 && !buffers.has(`momentum_buffer:${name}`);
+  };
+  const scratch = new Float32Array(CHUNK);
+
   return {
     kind: hp.kind,
     step(params, grads, lr) {
       checkNonNegative('lr', lr);
       if (hp.kind === 'none') return;
       for (const [name, g] of grads) {
+        const p = paramFor(params, name, g.length);
+        const fresh = begin(name);
+        kernel(name, p, g, 0, p.length, lr, fresh);
+      }
+    },
+    stepCombined(params, grads, lr) {
+      checkNonNegative('lr', lr);
+      if (hp.kind === 'none') return;
+      for (const [name, { parts, weights }] of grads) {
+        if (parts.length !== weights.length) throw new Error(`gradient for ${name}: ${parts.length} parts but ${weights.length} weights`);
         const p = params.get(name);
         if (!p) throw new Error(`gradient for unknown parameter ${name}`);
-        if (p.length !== g.length) throw new Error(`gradient for ${name} has ${g.length} elements, parameter has ${p.length}`);
-        const step = (steps.get(name) ?? 0) + 1;
-        steps.set(name, step);
-        if (hp.kind === 'sgd') sgdStep(name, p, g, lr);
-        else adamStep(name, p, g, lr, step);
+        for (const part of parts) if (part.length !== p.length) throw new Error(`gradient for ${name} has ${part.length} elements, parameter has ${p.length}`);
+        const fresh = begin(name);
+        if (hp.kind === 'sgd' && hp.momentum === 0 && hp.weightDecay === 0 && parts.length <= 2) {
+          plainSgdCombined(p, parts, weights, f32(-lr));
+          continue;
+        }
+        for (let start = 0; start < p.length; start += CHUNK) {
+          const end = Math.min(p.length, start + CHUNK);
+          combineInto(scratch, parts, weights, start, end);
+          kernel(name, p, scratch, start, end, lr, fresh);
+        }
       }
     },
     state() {
@@ -191,6 +237,55 @@ export function createOptimizer(config: OptimizerConfig): Optimizer {
       buffers = new Map(Object.entries(state.buffers).map(([k, b]) => [k, Float32Array.from(b)]));
     },
   };
+}
+
+/**
+ * Plain SGD (no momentum, no weight decay) on a gradient of at most two parts, in one loop: the
+ * common training step (equal weights over two tasks), with the same float32 roundings as
+ * combining into a buffer and then `param += −lr·grad`.
+ */
+function plainSgdCombined(p: Float32Array, parts: readonly Float32Array[], weights: readonly number[], alpha: number): void {
+  const n = p.length;
+  if (parts.length === 0) return; // a zero gradient: p + (−lr)·0 is p.
+  const g0 = parts[0]!;
+  const w0 = weights[0]!;
+  if (parts.length === 1) {
+    for (let k = 0; k < n; k++) p[k] = p[k]! + alpha * f32(w0 * g0[k]!);
+    return;
+  }
+  const g1 = parts[1]!;
+  const w1 = weights[1]!;
+  for (let k = 0; k < n; k++) p[k] = p[k]! + alpha * f32(f32(w0 * g0[k]!) + w1 * g1[k]!);
+}
+
+/** Elements per combination chunk: the chunk and its slices of the parts stay in cache. */
+const CHUNK = 4096;
+
+/**
+ * out[0, end − start) = Σ_i weights[i]·parts[i][start, end), each addition rounded to float32 in
+ * part order: what `g[k] += w·part[k]` into a zeroed Float32Array computes.
+ */
+function combineInto(out: Float32Array, parts: readonly Float32Array[], weights: readonly number[], start: number, end: number): void {
+  const n = end - start;
+  if (parts.length === 0) {
+    out.fill(0, 0, n);
+    return;
+  }
+  const first = parts[0]!;
+  const w0 = weights[0]!;
+  for (let k = 0; k < n; k++) out[k] = w0 * first[start + k]!;
+  for (let i = 1; i < parts.length; i++) {
+    const part = parts[i]!;
+    const w = weights[i]!;
+    for (let k = 0; k < n; k++) out[k] = out[k]! + w * part[start + k]!;
+  }
+}
+
+function paramFor(params: Map<string, Float32Array>, name: string, length: number): Float32Array {
+  const p = params.get(name);
+  if (!p) throw new Error(`gradient for unknown parameter ${name}`);
+  if (p.length !== length) throw new Error(`gradient for ${name} has ${length} elements, parameter has ${p.length}`);
+  return p;
 }
 
 function checkNonNegative(name: string, v: number): void {

@@ -17,7 +17,7 @@ import type { ConflictReport, CostPoint, SearchMethod } from '../report/schema.j
 import { Random } from '../util/random.js';
 import { cosineFromGram, sumGrams, taskPairs } from './gram.js';
 import { combinationWeights } from './methods.js';
-import { createOptimizer, type OptimizerState } from './optimizer.js';
+import { createOptimizer, type CombinedGradient, type OptimizerState } from './optimizer.js';
 import { learningRateAt } from './schedule.js';
 import { updateRunningStats } from './running-stats.js';
 import { TOOL_VERSION } from '../rewrite/recon.js';
@@ -270,21 +270,24 @@ function applyUpdate(
     rng: new Random(ctx.config.seed * 1_000_003 + ctx.step),
     ...(ctx.config.cagradAlpha !== undefined ? { cagradAlpha: ctx.config.cagradAlpha } : {}),
   });
-  const grads = new Map<string, Float32Array>();
-  for (const [p, value] of ctx.params) {
+  // Each parameter's gradient is the weighted sum of its task gradients, combined by the
+  // optimizer chunk by chunk inside its update sweep (no gradient-sized buffers per step).
+  const grads = new Map<string, CombinedGradient>();
+  for (const p of ctx.params.keys()) {
     const reaching = ctx.analysisParamTasks.get(p) ?? [];
-    const g = new Float32Array(value.length);
+    const parts: Float32Array[] = [];
+    const partWeights: number[] = [];
     for (const t of reaching) {
       const gt = result.gradients.get(ctx.taskNames[t]!)?.get(p);
       if (!gt) continue;
       // Shared parameters get the method's combination; a task's own parameters its own gradient.
-      const w = reaching.length >= 2 ? weights[t]! : 1;
-      for (let i = 0; i < g.length; i++) g[i]! += w * gt[i]!;
+      parts.push(gt);
+      partWeights.push(reaching.length >= 2 ? weights[t]! : 1);
     }
-    grads.set(p, g);
+    grads.set(p, { parts, weights: partWeights });
   }
   const lr = learningRateAt(ctx.epoch, { lr: ctx.config.optimizer.lr, milestones: ctx.config.optimizer.milestones, gamma: ctx.config.optimizer.gamma });
-  ctx.optimizer.step(ctx.params, grads, lr);
+  ctx.optimizer.stepCombined(ctx.params, grads, lr);
 }
 
 function runningOf(running: Map<string, Float32Array>, model: Model, name: string): Float32Array {

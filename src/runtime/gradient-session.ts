@@ -114,6 +114,8 @@ export class GradientSession {
           batchNorm: this.options.batchNorm ?? 'train',
           registry: createDefaultRegistry(),
           feeds: batch,
+          // The lowering is tuned for onnxruntime's CPU kernels; the CUDA EP keeps cuDNN's Conv.
+          lowerConvolutions: (this.options.device ?? 'cpu') === 'cpu',
         });
         const session = await RuntimeSession.create(serializeModel(graph.model), this.options);
         return { graph, session };

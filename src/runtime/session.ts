@@ -14,6 +14,16 @@ export interface SessionOptions {
   /** Called with one-line warnings (e.g. falling back from CUDA to CPU). */
   onWarning?: (message: string) => void;
   logSeverityLevel?: 0 | 1 | 2 | 3 | 4;
+  /**
+   * Let idle intra-op threads spin-wait for work (default on, as onnxruntime). A gradient step
+   * runs thousands of short kernels: on an idle machine spinning saves the wake-up of every one
+   * (a few % on ResNet-18, ~20% on the small transformer); on a machine busy with other work the
+   * spinning threads take the cores the next kernel needs, and off is ~30% faster
+   * (bench/RESULTS.md).
+   */
+  spinning?: boolean;
+  /** onnxruntime's CPU memory arena (default on: buffers are reused from run to run). */
+  memoryArena?: boolean;
 }
 
 export const CUDA_HELP = 'see README § "CUDA execution provider" (npm run setup:cuda, then recon doctor)';
@@ -30,6 +40,8 @@ export class RuntimeSession {
     const base: ort.InferenceSession.SessionOptions = {
       graphOptimizationLevel: options.graphOptimizationLevel ?? 'all',
       logSeverityLevel: options.logSeverityLevel ?? 3,
+      enableCpuMemArena: options.memoryArena ?? true,
+      extra: { session: { intra_op: { allow_spinning: (options.spinning ?? true) ? '1' : '0' } } },
     };
     if (options.intraOpThreads) base.intraOpNumThreads = options.intraOpThreads;
     if (device === 'cpu') {

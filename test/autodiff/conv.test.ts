@@ -1,8 +1,14 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { gradcheck } from './gradcheck.js';
 import { Random } from '../../src/util/random.js';
-import type { AttrInput } from '../../src/onnx/builder.js';
-import { convGradientSettings, type ConvWeightGradient } from '../../src/autodiff/rules/conv.js';
+import { GraphBuilder, type AttrInput } from '../../src/onnx/builder.js';
+import { serializeModel } from '../../src/onnx/save.js';
+import { makeValueInfo } from '../../src/onnx/value-info.js';
+import { inferShapes } from '../../src/analysis/shapes.js';
+import { Emitter } from '../../src/autodiff/emitter.js';
+import { RuntimeSession } from '../../src/runtime/session.js';
+import type { HostTensor } from '../../src/runtime/host-tensor.js';
+import { convGradientSettings, lowerConvolution, type ConvInputGradient, type ConvWeightGradient } from '../../src/autodiff/rules/conv.js';
 
 interface ConvCase {
   x: number[];
@@ -62,15 +68,41 @@ function describeCase(c: ConvCase): string {
   return JSON.stringify({ x: c.x, w: c.w, bias: !!c.bias, ...c.attrs });
 }
 
+/**
+ * Every dW and every dX formulation is checked: each pairing below runs the random and the edge
+ * cases (the dX forms are independent of the dW forms, so these pairings cover all of them). The
+ * im2col forms run with border splitting by cost (the default), never and always.
+ */
+interface Formulation {
+  dw: ConvWeightGradient;
+  dx: ConvInputGradient;
+  split: (typeof convGradientSettings)['split'];
+  seed: number;
+}
+const FORMULATIONS: readonly Formulation[] = [
+  { dw: 'im2col-gemm', dx: 'im2col-gemm', split: 'auto', seed: 0 },
+  { dw: 'swapped-conv', dx: 'conv-transpose', split: 'never', seed: 1 },
+  { dw: 'per-tap-matmul', dx: 'im2col-gemm', split: 'never', seed: 2 },
+  { dw: 'im2col-gemm', dx: 'im2col-gemm', split: 'always', seed: 3 },
+  { dw: 'im2col-gemm', dx: 'conv-transpose', split: 'never', seed: 4 },
+];
+const DEFAULTS = { ...convGradientSettings };
+
+function useFormulation(f: Formulation): void {
+  convGradientSettings.weightGradient = f.dw;
+  convGradientSettings.inputGradient = f.dx;
+  convGradientSettings.split = f.split;
+}
+
 afterEach(() => {
-  convGradientSettings.weightGradient = 'swapped-conv';
+  Object.assign(convGradientSettings, DEFAULTS);
 });
 
 describe('Conv gradients', () => {
-  for (const mode of ['swapped-conv', 'per-tap-matmul'] as ConvWeightGradient[]) {
-    it(`1-D and 2-D random configurations (dW: ${mode})`, async () => {
-      convGradientSettings.weightGradient = mode;
-      const rng = new Random(mode === 'swapped-conv' ? 11 : 12);
+  for (const f of FORMULATIONS) {
+    it(`1-D and 2-D random configurations (dW: ${f.dw}, dX: ${f.dx}, split ${f.split})`, async () => {
+      useFormulation(f);
+      const rng = new Random(11 + f.seed);
       for (let trial = 0; trial < 16; trial++) {
         const c = randomConv(rng, trial % 2 === 0 ? 1 : 2);
         const opset = trial % 4 < 2 ? 13 : 17;
@@ -82,12 +114,12 @@ describe('Conv gradients', () => {
     });
   }
 
-  it('3-D convolutions (both dW formulations)', async () => {
+  it('3-D convolutions (every formulation)', async () => {
     const rng = new Random(31);
-    for (let trial = 0; trial < 4; trial++) {
-      convGradientSettings.weightGradient = trial % 2 === 0 ? 'swapped-conv' : 'per-tap-matmul';
+    for (let trial = 0; trial < FORMULATIONS.length; trial++) {
+      useFormulation(FORMULATIONS[trial]!);
       const c = randomConv(rng, 3);
-      const worst = await checkConv(c, 11 + 2 * trial, 2000 + trial).catch((err: unknown) => {
+      const worst = await checkConv(c, 11 + 2 * (trial % 4), 2000 + trial).catch((err: unknown) => {
         throw new Error(`${describeCase(c)}: ${String(err)}`);
       });
       expect(worst).toBeLessThan(2e-3);
@@ -104,10 +136,16 @@ describe('Conv gradients', () => {
       { x: [1, 2, 5, 6], w: [2, 2, 2, 4], bias: undefined, attrs: { auto_pad: 'SAME_LOWER' } },
       { x: [1, 2, 5, 6], w: [2, 2, 2, 4], bias: undefined, attrs: { auto_pad: 'SAME_UPPER' } },
       { x: [1, 1, 7], w: [1, 1, 4], bias: undefined, attrs: { auto_pad: 'SAME_LOWER', strides: [2] } },
+      // Small maps where most taps read padding (ResNet's last stages): border classes.
+      { x: [2, 3, 2, 2], w: [4, 3, 3, 3], bias: undefined, attrs: { pads: [1, 1, 1, 1] } },
+      { x: [2, 4, 3, 3], w: [4, 2, 3, 3], bias: [4], attrs: { group: 2, strides: [2, 2], pads: [1, 1, 1, 1] } },
+      { x: [1, 2, 5, 4], w: [2, 2, 3, 2], bias: undefined, attrs: { dilations: [2, 1], pads: [2, 1, 1, 0] } },
+      // 1×1 with stride 2: half the input positions get no gradient at all.
+      { x: [2, 3, 5, 4], w: [2, 3, 1, 1], bias: undefined, attrs: { strides: [2, 2] } },
     ];
     for (const [i, c] of cases.entries()) {
-      for (const mode of ['swapped-conv', 'per-tap-matmul'] as ConvWeightGradient[]) {
-        convGradientSettings.weightGradient = mode;
+      for (const f of FORMULATIONS) {
+        useFormulation(f);
         expect(await checkConv(c, 13, 3000 + i)).toBeLessThan(2e-3);
       }
     }
@@ -118,6 +156,76 @@ describe('Conv gradients', () => {
       { opset: 17, seed: 3100 },
     );
     expect(r.worst).toBeLessThan(2e-3);
+  });
+});
+
+describe('Conv lowered to im2col + GEMM (forward)', () => {
+  it('by default lowers only where it pays: W fed per step, or a small map that mostly reads padding', async () => {
+    const lowers = async (hw: number, constantWeight: boolean): Promise<boolean> => {
+      const b = new GraphBuilder();
+      b.input('x', 'float32', [2, 4, hw, hw]);
+      if (constantWeight) b.initializer('w', 'float32', [4, 4, 3, 3], new Float32Array(144));
+      else b.input('w', 'float32', [4, 4, 3, 3]);
+      b.op1('Conv', ['x', 'w'], { pads: [1, 1, 1, 1] }, { outputs: ['y'] });
+      b.graph.outputs.push(makeValueInfo('y', 'float32', undefined));
+      const feeds: Record<string, HostTensor> = { x: { dtype: 'float32', dims: [2, 4, hw, hw], data: new Float32Array(8 * hw * hw) } };
+      if (!constantWeight) feeds['w'] = { dtype: 'float32', dims: [4, 4, 3, 3], data: new Float32Array(144) };
+      const shapes = await inferShapes(b.model(17), { feeds });
+      return lowerConvolution(new Emitter(b.graph, 17), b.graph.nodes[0]!, (v) => shapes.values.get(v)?.dims);
+    };
+    expect(await lowers(9, true)).toBe(false);
+    expect(await lowers(5, true)).toBe(false);
+    expect(await lowers(3, true)).toBe(true);
+    expect(await lowers(2, true)).toBe(true);
+    expect(await lowers(9, false)).toBe(true);
+  });
+
+  async function run(b: GraphBuilder, opset: number, feeds: Record<string, HostTensor>): Promise<Float32Array> {
+    const session = await RuntimeSession.create(serializeModel(b.model(opset)), { graphOptimizationLevel: 'all' });
+    try {
+      return (await session.run(feeds))['y']!.data as Float32Array;
+    } finally {
+      await session.release();
+    }
+  }
+
+  it('computes what onnxruntime\'s Conv computes (random configurations, every split mode, W as input or initializer)', async () => {
+    const rng = new Random(51);
+    for (let trial = 0; trial < 24; trial++) {
+      const c = randomConv(rng, trial % 3 === 2 ? 3 : 1 + (trial % 2));
+      const split = (['auto', 'never', 'always'] as const)[trial % 3]!;
+      const constantWeight = trial % 4 < 2;
+      const opset = trial % 2 === 0 ? 13 : 17;
+      const feeds: Record<string, HostTensor> = {};
+      const build = (): GraphBuilder => {
+        const b = new GraphBuilder();
+        const data = (dims: number[]): Float32Array => new Random(trial * 7 + dims.length).fillNormal(new Float32Array(dims.reduce((a, v) => a * v, 1)));
+        b.input('x', 'float32', c.x);
+        feeds['x'] = { dtype: 'float32', dims: c.x, data: data(c.x) };
+        if (constantWeight) b.initializer('w', 'float32', c.w, data(c.w));
+        else {
+          b.input('w', 'float32', c.w);
+          feeds['w'] = { dtype: 'float32', dims: c.w, data: data(c.w) };
+        }
+        if (c.bias) b.initializer('b', 'float32', c.bias, data(c.bias));
+        b.op1('Conv', c.bias ? ['x', 'w', 'b'] : ['x', 'w'], c.attrs, { outputs: ['y'] });
+        b.graph.outputs.push(makeValueInfo('y', 'float32', undefined));
+        return b;
+      };
+      const expected = await run(build(), opset, feeds);
+      const b = build();
+      const shapes = await inferShapes(b.model(opset), { feeds });
+      convGradientSettings.split = split;
+      const lowered = lowerConvolution(new Emitter(b.graph, opset), b.graph.nodes[0]!, (v) => shapes.values.get(v)?.dims, { when: 'always' });
+      expect(lowered).toBe(true);
+      expect(b.graph.nodes.some((n) => n.opType === 'Conv')).toBe(false);
+      b.graph.toposort();
+      const actual = await run(b, opset, feeds);
+      expect(actual.length, describeCase(c)).toBe(expected.length);
+      let scale = 1e-6;
+      for (const v of expected) scale = Math.max(scale, Math.abs(v));
+      for (let i = 0; i < expected.length; i++) expect(Math.abs(actual[i]! - expected[i]!) / scale, `${describeCase(c)} split ${split}, element ${i}`).toBeLessThan(1e-5);
+    }
   });
 });
 
@@ -152,18 +260,20 @@ function randomConvTranspose(rng: Random, spatial: number): ConvTransposeCase {
   } else {
     // output_shape decides the pads. (With auto_pad too, ONNX shape inference disagrees with the
     // runtime unless output_shape = in·stride; the dedicated test below covers that.)
-    // ONNX shape inference also miscounts odd total pads here, so the total pad is even.
-    attrs['output_shape'] = full.map((f) => (f > 2 && rng.uniform() < 0.7 ? f - 2 : f));
+    // ONNX shape inference also miscounts odd total pads here, so the total pad is even, and it
+    // drops every spatial axis whose output_shape is below the input size (onnxruntime then plans
+    // buffers for the wrong shape and fails at run time), so the output never shrinks below it.
+    attrs['output_shape'] = full.map((f, i) => (f > 2 && f - 2 >= inSpatial[i]! && rng.uniform() < 0.7 ? f - 2 : f));
     if (outputPadding.some((p) => p > 0)) attrs['output_padding'] = outputPadding;
   }
   return { x: [n, g * cg, ...inSpatial], w: [g * cg, mg, ...kernel], bias: rng.uniform() < 0.5 ? [g * mg] : undefined, attrs };
 }
 
 describe('ConvTranspose gradients', () => {
-  for (const mode of ['swapped-conv', 'per-tap-matmul'] as ConvWeightGradient[]) {
-    it(`1-D and 2-D random configurations (dW: ${mode})`, async () => {
-      convGradientSettings.weightGradient = mode;
-      const rng = new Random(mode === 'swapped-conv' ? 21 : 22);
+  for (const f of FORMULATIONS) {
+    it(`1-D and 2-D random configurations (dW: ${f.dw}, split ${f.split})`, async () => {
+      useFormulation(f);
+      const rng = new Random(21 + f.seed);
       for (let trial = 0; trial < 14; trial++) {
         const c = randomConvTranspose(rng, trial % 2 === 0 ? 1 : 2);
         const inputs = [

@@ -87,7 +87,13 @@ describe('normalization gradients', () => {
       const reference = await run(build().b, ['y', 'rm', 'rv']);
       const { b, node } = build();
       const stats = decomposeTrainingBatchNorm(b.graph, node!, 15);
-      expect(b.graph.nodes.some((x) => x.opType === 'BatchNormalization')).toBe(false);
+      // One training-mode node with momentum 0 that reads no running statistics (onnxruntime
+      // writes the statistics outputs into the buffers of inputs 3 and 4).
+      const bns = b.graph.nodes.filter((x) => x.opType === 'BatchNormalization');
+      expect(bns.length).toBe(1);
+      expect(bns[0]!.attrs.int('training_mode', 0)).toBe(1);
+      expect(bns[0]!.attrs.float('momentum', 0.9)).toBe(0);
+      expect(bns[0]!.inputs.slice(3).some((v) => v === 'mean' || v === 'var')).toBe(false);
       b.graph.outputs.push({ name: stats.mean }, { name: stats.variance }, { name: stats.unbiasedVar });
       const ours = await run(b, ['y', 'rm', 'rv', stats.mean, stats.variance, stats.unbiasedVar]);
       const close = (a: HostTensor, r: ArrayLike<number>, tol: number): void => {
@@ -114,11 +120,12 @@ describe('normalization gradients', () => {
     }
   });
 
-  it('decomposeTrainingBatchNorm gradients match finite differences (opset 15 and 18)', async () => {
+  it('decomposeTrainingBatchNorm gradients match finite differences (opset 13, 15 and 18)', async () => {
     const rng = new Random(44);
-    for (let trial = 0; trial < 4; trial++) {
+    for (let trial = 0; trial < 6; trial++) {
       const dims = randomShape(rng, 2, 5, 3, 2);
-      const opset = trial % 2 === 0 ? 15 : 18;
+      // Opset 13 has no training_mode: the standard-op decomposition.
+      const opset = [15, 18, 13][trial % 3]!;
       await expectGrad(
         bnInputs(rng, dims),
         (b, names) => {
@@ -128,6 +135,47 @@ describe('normalization gradients', () => {
         },
         { opset, seed: 4400 + trial, epsilon: 1e-2 },
       );
+    }
+  });
+
+  it('decomposed BN leaves shared initializers intact across runs at every optimisation level', async () => {
+    // Two BNs whose scale and running_var are ones and bias and running_mean zeros: onnxruntime
+    // deduplicates equal initializers, so a kernel writing into its running-statistics inputs
+    // would corrupt the other node's scale (and the next run).
+    const rng = new Random(49);
+    const dims = [3, 2, 4];
+    const n = 24;
+    const x = normal(rng, n).map((v, i) => v + (i % 8 < 4 ? 3 : -1));
+    const build = (opset: number): GraphBuilder => {
+      const b = new GraphBuilder();
+      b.input('x', 'float32', dims);
+      const ones = (name: string): string => b.constant(name, 'float32', [2], Float32Array.of(1, 1));
+      const zeros = (name: string): string => b.constant(name, 'float32', [2], Float32Array.of(0, 0));
+      const [h] = b.op('BatchNormalization', ['x', ones('s1'), zeros('b1'), zeros('m1'), ones('v1')], {});
+      b.op('BatchNormalization', [b.op1('Mul', [h!, b.scalar('k', 2)]), ones('s2'), zeros('b2'), zeros('m2'), ones('v2')], {}, { outputs: ['y'] });
+      for (const node of b.graph.nodes.filter((v) => v.opType === 'BatchNormalization')) decomposeTrainingBatchNorm(b.graph, node, opset);
+      b.graph.outputs.push(makeValueInfo('y', 'float32', dims));
+      return b;
+    };
+    const reference = async (): Promise<Float32Array> => {
+      const session = await RuntimeSession.create(serializeModel(build(13).model(13)), { graphOptimizationLevel: 'disabled' });
+      try {
+        return (await session.run({ x: { dtype: 'float32', dims, data: x } }))['y']!.data as Float32Array;
+      } finally {
+        await session.release();
+      }
+    };
+    const expected = await reference();
+    for (const level of ['disabled', 'basic', 'all'] as const) {
+      const session = await RuntimeSession.create(serializeModel(build(15).model(15)), { graphOptimizationLevel: level });
+      try {
+        for (let run = 0; run < 2; run++) {
+          const y = (await session.run({ x: { dtype: 'float32', dims, data: x } }))['y']!.data as Float32Array;
+          for (let i = 0; i < n; i++) expect(Math.abs(y[i]! - expected[i]!), `${level}, run ${run}, element ${i}`).toBeLessThan(1e-4);
+        }
+      } finally {
+        await session.release();
+      }
     }
   });
 

@@ -176,3 +176,51 @@ describe('optimizer state', () => {
     expect(() => opt.step(freshParams(), new Map([['b', Float32Array.of(1, 2)]]), 0.1)).toThrow(/2 elements/);
   });
 });
+
+describe('stepCombined (gradients as weighted sums of parts, combined chunk by chunk)', () => {
+  /** The sum the scan used to materialise: each weighted part added into a zeroed Float32Array. */
+  function materialise(parts: Float32Array[], weights: number[], n: number): Float32Array {
+    const g = new Float32Array(n);
+    parts.forEach((part, i) => {
+      for (let k = 0; k < n; k++) g[k]! += weights[i]! * part[k]!;
+    });
+    return g;
+  }
+
+  it('equals step on the materialised sums bit for bit (SGD and Adam, 0–3 parts, several chunks)', () => {
+    // 10 007 elements cross chunk boundaries with a ragged last chunk.
+    const sizes: Record<string, number> = { big: 10_007, small: 3 };
+    const configs: OptimizerConfig[] = [
+      { kind: 'sgd', lr: 0.1, momentum: 0.9, weightDecay: 0.01 },
+      { kind: 'sgd', lr: 0.1 },
+      { kind: 'adam', lr: 1e-3, weightDecay: 0.02 },
+    ];
+    let seed = 1;
+    const noise = (n: number): Float32Array => Float32Array.from({ length: n }, () => Math.sin(seed++ * 12.9898) * 3);
+    for (const config of configs) {
+      for (const partCount of [0, 1, 2, 3]) {
+        const a = createOptimizer(config);
+        const b = createOptimizer(config);
+        const pa = new Map(Object.entries(sizes).map(([k, n]) => [k, noise(n)]));
+        const pb = new Map([...pa].map(([k, v]) => [k, v.slice()]));
+        for (let step = 0; step < 3; step++) {
+          const combined = new Map(
+            Object.entries(sizes).map(([k, n]) => [k, { parts: Array.from({ length: partCount }, () => noise(n)), weights: Array.from({ length: partCount }, (_, i) => 0.5 + i * 0.37) }]),
+          );
+          a.stepCombined(pa, combined, 0.05);
+          b.step(pb, new Map([...combined].map(([k, c]) => [k, materialise(c.parts, c.weights, sizes[k]!)])), 0.05);
+        }
+        for (const [k, v] of pa) expect(Array.from(v), `${config.kind} ${partCount} parts ${k}`).toEqual(Array.from(pb.get(k)!));
+        expect(a.state()).toEqual(b.state());
+      }
+    }
+  });
+
+  it('refuses parts of the wrong size and mismatched weights', () => {
+    const opt = createOptimizer({ kind: 'sgd', lr: 0.1 });
+    const params = new Map([['w', new Float32Array(4)]]);
+    expect(() => opt.stepCombined(params, new Map([['w', { parts: [new Float32Array(3)], weights: [1] }]]), 0.1)).toThrow(/3 elements/);
+    expect(() => opt.stepCombined(params, new Map([['w', { parts: [new Float32Array(4)], weights: [] }]]), 0.1)).toThrow(/weights/);
+    expect(() => opt.stepCombined(params, new Map([['v', { parts: [], weights: [] }]]), 0.1)).toThrow(/unknown parameter/);
+  });
+});

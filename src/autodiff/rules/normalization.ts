@@ -1,4 +1,4 @@
-import { GraphBuilder } from '../../onnx/builder.js';
+import { float, GraphBuilder } from '../../onnx/builder.js';
 import type { DType } from '../../onnx/dtype.js';
 import { dtypeCode } from '../../onnx/dtype.js';
 import { ReconError } from '../../onnx/errors.js';
@@ -6,8 +6,9 @@ import type { Graph } from '../../onnx/graph.js';
 import type { Node } from '../../onnx/node.js';
 import { tensorTypeOf } from '../../onnx/value-info.js';
 import type { Emitter } from '../emitter.js';
-import type { GradientRule, InputGradients } from '../types.js';
+import type { GradientContext, GradientRule, InputGradients } from '../types.js';
 import { gradDType, normalizeAxis, numel, scalarOf } from './emit-util.js';
+import { sharedValue } from './shared-values.js';
 
 /** Recomputed normalisation statistics over `axes` (keepdims): centred x, 1/√(var+ε) and x̂. */
 interface Stats {
@@ -46,9 +47,11 @@ function allButChannel(rank: number): number[] {
 /**
  * BatchNormalization. With running statistics (eval; inputs 3 and 4 are stop-gradient):
  * dX = dY·scale/√(var+ε), dScale = Σ dY·x̂, dB = Σ dY. A node with training_mode=1 (opset ≥ 14)
- * normalises with batch statistics in the forward pass, so its gradient recomputes them and also
- * flows through them. In the gradient session's 'train' mode, BN nodes have already been replaced
- * by `decomposeTrainingBatchNorm`, so a BN node reaching this rule computes what its attributes say.
+ * normalises with batch statistics in the forward pass, so its gradient also flows through them;
+ * that is the closed form dX = scale·invStd·(dY − mean(dY) − x̂·mean(dY·x̂)), emitted as few
+ * full-size passes (two reductions and four elementwise ops per task; the centred input is shared
+ * by all tasks). The gradient session's 'train' mode writes every BN as such a node
+ * (`decomposeTrainingBatchNorm`).
  */
 export const batchNormRule: GradientRule = {
   opTypes: ['BatchNormalization'],
@@ -69,24 +72,55 @@ export const batchNormRule: GradientRule = {
     const perChannel = (v: string): string => e.reshape(v, channelShape(rank, C));
     const training = ctx.opset >= 14 && node.attrs.int('training_mode', 0) === 1;
     const grads: InputGradients = {};
-    if (ctx.needsGrad(2)) grads[2] = e.reduceSum(dY, axes, false);
+    const sumDY = (): string => sharedValue(e, `bn-sum-dy:${dY}`, () => e.reduceSum(dY, axes, true));
+    if (ctx.needsGrad(2)) grads[2] = e.reshape(sumDY(), [C]);
     if (!ctx.needsGrad(0) && !ctx.needsGrad(1)) return grads;
-    let stats: Stats;
     if (training) {
-      stats = batchStats(e, x, axes, epsilon, dtype);
-    } else {
-      const invStd = perChannel(e.op1('Reciprocal', [e.op1('Sqrt', [e.add(variance, scalarOf(e, epsilon, dtype))])]));
-      const centred = e.sub(x, perChannel(mean));
-      stats = { centred, invStd, xHat: e.mul(centred, invStd) };
+      const { centred, invStd } = trainingStatistics(ctx, axes, epsilon, dtype);
+      // Σ dY·(x − mean) = Σ dY·x̂ / invStd; centring first keeps the sum free of cancellation.
+      const sumDYC = e.reduceSum(e.mul(dY, centred), axes, true);
+      const dScale = e.mul(sumDYC, invStd);
+      if (ctx.needsGrad(1)) grads[1] = e.reshape(dScale, [C]);
+      if (ctx.needsGrad(0)) {
+        // dX = k·(dY − ΣdY/n − (x − mean)·invStd²·Σ dY·(x − mean)/n), k = scale·invStd: the
+        // per-channel factors are [1, C, 1…] tensors, so only four passes touch full size.
+        const n = scalarOf(e, numel(shape) / C, dtype);
+        const k = e.mul(perChannel(scale), invStd);
+        const meanDY = e.div(sumDY(), n);
+        const slope = e.div(e.mul(dScale, invStd), n);
+        grads[0] = e.mul(e.sub(e.sub(dY, meanDY), e.mul(centred, slope)), k);
+      }
+      return grads;
     }
-    if (ctx.needsGrad(1)) grads[1] = e.reduceSum(e.mul(dY, stats.xHat), axes, false);
-    if (ctx.needsGrad(0)) {
-      const g = e.mul(dY, perChannel(scale));
-      grads[0] = training ? throughStats(e, g, stats, axes) : e.mul(g, stats.invStd);
-    }
+    const invStd = perChannel(e.op1('Reciprocal', [e.op1('Sqrt', [e.add(variance, scalarOf(e, epsilon, dtype))])]));
+    if (ctx.needsGrad(1)) grads[1] = e.reshape(e.reduceSum(e.mul(dY, e.mul(e.sub(x, perChannel(mean)), invStd)), axes, true), [C]);
+    if (ctx.needsGrad(0)) grads[0] = e.mul(dY, e.mul(perChannel(scale), invStd));
     return grads;
   },
 };
+
+/**
+ * Batch statistics of a training-mode BN node as [1, C, 1…] tensors, shared by every task: the
+ * node's own running-statistics outputs where momentum is 0 (then they are exactly the batch mean
+ * and biased variance, by the ONNX definition), recomputed otherwise.
+ */
+function trainingStatistics(ctx: GradientContext, axes: readonly number[], epsilon: number, dtype: DType): { centred: string; invStd: string } {
+  const e = ctx.emit;
+  const node = ctx.node;
+  const x = node.inputs[0]!;
+  const shape = ctx.shape(x);
+  const channel = channelShape(shape.length, shape[1]!);
+  const [, batchMean, batchVar] = node.outputs;
+  const fromOutputs = node.attrs.float('momentum', 0.9) === 0 && !!batchMean && !!batchVar;
+  const centred = sharedValue(e, `bn-centred:${node.outputs[0]}`, () =>
+    fromOutputs ? e.sub(x, e.reshape(batchMean!, channel)) : e.sub(x, e.reduceMean(x, axes, true)),
+  );
+  const invStd = sharedValue(e, `bn-inv-std:${node.outputs[0]}`, () => {
+    const variance = fromOutputs ? e.reshape(batchVar!, channel) : e.reduceMean(e.mul(centred, centred), axes, true);
+    return e.op1('Reciprocal', [e.op1('Sqrt', [e.add(variance, scalarOf(e, epsilon, dtype))])]);
+  });
+  return { centred, invStd };
+}
 
 /**
  * LayerNormalization (opset 17): normalises over axes [axis, rank). The statistics are recomputed
@@ -184,15 +218,20 @@ function valueDType(graph: Graph, name: string): DType | undefined {
 
 /**
  * Replaces a BatchNormalization node (in place, at its position) by the training-mode computation
- * from standard ops: batch mean and biased variance over every axis but 1 (as PyTorch
- * normalises), y = (x − mean)/√(var + ε)·scale + B. The running-statistics inputs are not read.
+ * (batch mean and biased variance over every axis but 1, as PyTorch normalises),
+ * y = (x − mean)/√(var + ε)·scale + B, exposing the batch statistics. The running-statistics
+ * inputs are neither read nor written.
  *
- * The decomposition is rank- and batch-agnostic: x is viewed as [N, C, S] with Reshape(0, 0, −1)
- * and the result is reshaped back with Shape(x), so the same graph serves any batch size.
+ * From opset 14 this is one BatchNormalization node with training_mode=1 and momentum 0, whose
+ * running-statistics outputs are then exactly the batch mean and biased variance: onnxruntime
+ * computes all three in one kernel (a decomposition into ReduceMean/Sub/Mul/… costs about a dozen
+ * passes over x), and `batchNormRule` differentiates it in closed form. Before opset 14 (no
+ * training_mode) it is written with standard ops, viewing x as [N, C, S] with Reshape(0, 0, −1).
+ * Either form is rank- and batch-agnostic: the same graph serves any batch size.
  *
- * If the node (training_mode=1, opset ≥ 14) has running_mean/running_var outputs, they are
- * produced as the ONNX spec defines them (input·momentum + batch statistic·(1 − momentum), with
- * the biased variance), so consumers keep working. Opset < 14 training outputs are refused.
+ * If the original node (training_mode=1, opset ≥ 14) has running_mean/running_var outputs, they
+ * are produced as the ONNX spec defines them (input·momentum + batch statistic·(1 − momentum),
+ * with the biased variance), so consumers keep working. Opset < 14 training outputs are refused.
  */
 export function decomposeTrainingBatchNorm(graph: Graph, node: Node, opset: number, options: { dtype?: DType } = {}): TrainingBatchNormValues {
   const index = graph.nodes.indexOf(node);
@@ -218,18 +257,34 @@ export function decomposeTrainingBatchNorm(graph: Graph, node: Node, opset: numb
   const reduceMean = (v: string): string =>
     opset >= 18 ? op1('ReduceMean', [v, ints([0, 2])], { keepdims: 1 }) : op1('ReduceMean', [v], { axes: [0, 2], keepdims: 1 });
 
-  const shapeX = op1('Shape', [x]);
   const x3 = op1('Reshape', [x, ints([0, 0, -1])]);
-  const mean3 = reduceMean(x3);
-  const centred = op1('Sub', [x3, mean3]);
-  const var3 = reduceMean(op1('Mul', [centred, centred]));
-  const std = op1('Sqrt', [op1('Add', [var3, scalar(epsilon)])]);
-  const scale3 = op1('Reshape', [scale, ints([1, -1, 1])]);
-  const bias3 = op1('Reshape', [bias, ints([1, -1, 1])]);
-  const y3 = op1('Add', [op1('Mul', [op1('Div', [centred, std]), scale3]), bias3]);
-  op1('Reshape', [y3, shapeX], {}, [node.outputs[0]!]);
-  const mean = op1('Reshape', [mean3, ints([-1])]);
-  const variance = op1('Reshape', [var3, ints([-1])]);
+  let mean: string;
+  let variance: string;
+  if (opset >= 14) {
+    mean = b.name(`${prefix}/batch_mean`);
+    variance = b.name(`${prefix}/batch_var`);
+    // onnxruntime writes the running-statistics outputs into the buffers of inputs 3 and 4
+    // (Alias(3, 1), Alias(4, 2)): fed the model's initializers, a run would overwrite them, and
+    // every initializer onnxruntime deduplicated with them (a BN scale of ones shares the buffer
+    // of a running_var of ones). With momentum 0 these inputs do not enter the outputs, so they
+    // are two fresh per-run tensors of their own, computed from one element per channel of x.
+    const probe = op1('Reshape', [op1('Slice', [x3, ints([0, 0]), ints([1, 1]), ints([0, 2])]), ints([-1])]);
+    const meanIn = op1('Mul', [probe, scalar(0)]);
+    const varIn = op1('Add', [meanIn, scalar(1)]);
+    b.op('BatchNormalization', [x, scale, bias, meanIn, varIn], { epsilon: float(epsilon), momentum: float(0), training_mode: 1 }, { name: `${prefix}/BatchNormalization`, outputs: [node.outputs[0]!, mean, variance] });
+  } else {
+    const shapeX = op1('Shape', [x]);
+    const mean3 = reduceMean(x3);
+    const centred = op1('Sub', [x3, mean3]);
+    const var3 = reduceMean(op1('Mul', [centred, centred]));
+    const std = op1('Sqrt', [op1('Add', [var3, scalar(epsilon)])]);
+    const scale3 = op1('Reshape', [scale, ints([1, -1, 1])]);
+    const bias3 = op1('Reshape', [bias, ints([1, -1, 1])]);
+    const y3 = op1('Add', [op1('Mul', [op1('Div', [centred, std]), scale3]), bias3]);
+    op1('Reshape', [y3, shapeX], {}, [node.outputs[0]!]);
+    mean = op1('Reshape', [mean3, ints([-1])]);
+    variance = op1('Reshape', [var3, ints([-1])]);
+  }
   // n = N·S elements per channel; unbiased = biased·n/(n − 1).
   const n = op1('Cast', [op1('ReduceProd', [op1('Gather', [op1('Shape', [x3]), ints([0, 2])])], { keepdims: 0 })], { to: dtypeCode(dtype) });
   const unbiasedVar = op1('Mul', [variance, op1('Div', [n, op1('Sub', [n, scalar(1)])])]);

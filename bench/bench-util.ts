@@ -1,0 +1,66 @@
+/** Shared setup of the benchmarks: a reference model, its tasks, and one deterministic batch. */
+import { existsSync } from 'node:fs';
+import { loadModel, type Model } from '../src/onnx/index.js';
+import { readTaskSpecFile, type TaskSpec } from '../src/analysis/task-spec.js';
+import type { HostTensor } from '../src/runtime/host-tensor.js';
+import { Random } from '../src/util/random.js';
+
+export type BenchModelName = 'resnet18' | 'transformer';
+
+export interface BenchModel {
+  model: Model;
+  tasks: TaskSpec[];
+  /** Inputs and targets of one batch (random, seeded: every run feeds the same data). */
+  feeds: Record<string, HostTensor>;
+}
+
+const int64s = (n: number, below: number, rng: Random): BigInt64Array => BigInt64Array.from({ length: n }, () => BigInt(rng.int(below)));
+
+export function benchModel(name: BenchModelName, batch: number): BenchModel {
+  const path = `models/${name}_op17.onnx`;
+  if (!existsSync(path)) throw new Error(`${path} is missing: build the reference models with \`npx tsx models/build.ts\``);
+  const model = loadModel(path);
+  const tasks = readTaskSpecFile(`models/${name}.tasks.json`);
+  const rng = new Random(0);
+  const feeds: Record<string, HostTensor> =
+    name === 'resnet18'
+      ? {
+          input: { dtype: 'float32', dims: [batch, 1, 36, 36], data: rng.fillNormal(new Float32Array(batch * 36 * 36)) },
+          T1_target: { dtype: 'int64', dims: [batch], data: int64s(batch, 10, rng) },
+          T2_target: { dtype: 'int64', dims: [batch], data: int64s(batch, 10, rng) },
+        }
+      : {
+          tokens: { dtype: 'int64', dims: [batch, 12], data: int64s(batch * 12, 50, rng) },
+          T1_target: { dtype: 'int64', dims: [batch], data: int64s(batch, 4, rng) },
+          T2_target: { dtype: 'float32', dims: [batch, 1], data: rng.fillNormal(new Float32Array(batch)) },
+        };
+  return { model, tasks, feeds };
+}
+
+export function median(values: readonly number[]): number {
+  const s = values.slice().sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 === 1 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+}
+
+/**
+ * A/B switches for the benchmarks (not for users): RECON_BENCH_DW / RECON_BENCH_DX pick the conv
+ * weight / input gradient formulation and RECON_BENCH_SPLIT its border-split threshold, so one
+ * harness can time each.
+ */
+export async function applyBenchEnv(): Promise<void> {
+  const { convGradientSettings } = await import('../src/autodiff/rules/conv.js');
+  const dw = process.env['RECON_BENCH_DW'];
+  const dx = process.env['RECON_BENCH_DX'];
+  if (dw) convGradientSettings.weightGradient = dw as typeof convGradientSettings.weightGradient;
+  if (dx) convGradientSettings.inputGradient = dx as typeof convGradientSettings.inputGradient;
+  const split = process.env['RECON_BENCH_SPLIT'];
+  if (split) convGradientSettings.split = split as typeof convGradientSettings.split;
+}
+
+/** Session-option overrides for A/B runs: RECON_BENCH_SPIN=0|1, RECON_BENCH_ARENA=0|1. */
+export function benchSessionOptions(): { spinning?: boolean; memoryArena?: boolean } {
+  const spin = process.env['RECON_BENCH_SPIN'];
+  const arena = process.env['RECON_BENCH_ARENA'];
+  return { ...(spin ? { spinning: spin === '1' } : {}), ...(arena ? { memoryArena: arena === '1' } : {}) };
+}

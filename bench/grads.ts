@@ -1,0 +1,154 @@
+/**
+ * Benchmark of the `recon grads` work (forward + every task's gradient + per-layer Gram matrices)
+ * and of one training step (parameters fed as inputs, equal-weight combination, SGD update)
+ * against the PyTorch peer (bench/torch_peer.py) doing the same work, each configuration in
+ * fresh processes so that peak RSS is the configuration's own.
+ *
+ * Usage: npx tsx bench/grads.ts [--steps K] [--threads N] [--only resnet18|transformer] [--no-train] [--no-torch]
+ *          [--baseline DIR] [--json FILE]
+ * --baseline DIR also times another checkout of recon-onnx (e.g. `git archive HEAD | tar -x -C DIR`
+ * with node_modules, models/*.onnx and this bench/ folder copied in) for a before/after column.
+ * (internally: npx tsx bench/grads.ts --worker grads|train MODEL BATCH)
+ */
+import { spawnSync } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { createGradientSession } from '../src/runtime/gradient-session.js';
+import { runScan } from '../src/conflict/scan.js';
+import { makeDataset } from '../src/data/dataset.js';
+import { applyBenchEnv, benchModel, benchSessionOptions, median, type BenchModelName } from './bench-util.js';
+
+interface Measurement {
+  ms_median: number;
+  ms_min: number;
+  peak_rss_mb: number;
+}
+
+const args = process.argv.slice(2);
+const flag = (name: string): string | undefined => {
+  const i = args.indexOf(name);
+  return i >= 0 ? args[i + 1] : undefined;
+};
+await applyBenchEnv();
+const steps = Number(flag('--steps') ?? 7);
+const threads = Number(flag('--threads') ?? 2);
+const WARMUP = 2;
+
+function summary(times: number[]): Measurement {
+  return { ms_median: median(times), ms_min: Math.min(...times), peak_rss_mb: process.resourceUsage().maxRSS / 1024 };
+}
+
+/** `recon grads`: one session run per batch, then the per-layer Grams on the host. */
+async function gradsWorker(name: BenchModelName, batch: number): Promise<Measurement> {
+  const { model, tasks, feeds } = benchModel(name, batch);
+  const session = createGradientSession(model, tasks, { batchNorm: 'train', intraOpThreads: threads, ...benchSessionOptions() });
+  const times: number[] = [];
+  for (let i = 0; i < WARMUP + steps; i++) {
+    const t = performance.now();
+    await session.run(feeds);
+    if (i >= WARMUP) times.push(performance.now() - t);
+  }
+  await session.release();
+  return summary(times);
+}
+
+/** A training scan (SGD, equal weights) on one repeated batch, timed between consecutive steps. */
+async function trainWorker(name: BenchModelName, batch: number): Promise<Measurement> {
+  const { model, tasks, feeds } = benchModel(name, batch);
+  const stamps: number[] = [];
+  const start = performance.now();
+  await runScan(
+    model,
+    tasks,
+    makeDataset(feeds),
+    {
+      modelPath: `models/${name}_op17.onnx`,
+      dataPath: '<memory>',
+      steps: WARMUP + steps + 1,
+      batchSize: batch,
+      seed: 0,
+      shuffle: false,
+      optimizer: { kind: 'sgd', lr: 0.01, momentum: 0, weightDecay: 0, milestones: [], gamma: 0.1 },
+      method: 'ew',
+      S: [0.1],
+      batchNorm: 'train',
+      device: 'cpu',
+      intraOpThreads: threads,
+    },
+    { onStep: () => stamps.push(performance.now()) },
+  );
+  const times = [start, ...stamps].slice(1 + WARMUP).map((t, i) => t - [start, ...stamps][WARMUP + i]!);
+  return summary(times);
+}
+
+if (args[0] === '--worker') {
+  const [, kind, name, batch] = args;
+  const run = kind === 'train' ? trainWorker : gradsWorker;
+  const m = await run(name as BenchModelName, Number(batch));
+  process.stdout.write(`${JSON.stringify(m)}\n`);
+  process.exit(0);
+}
+
+function lastJsonLine(out: string): Measurement {
+  const line = out.trim().split('\n').filter((l) => l.startsWith('{')).pop();
+  if (!line) throw new Error(`no result in:\n${out}`);
+  return JSON.parse(line) as Measurement;
+}
+
+function ours(kind: 'grads' | 'train', name: string, batch: number, root?: string): Measurement {
+  const script = root ? `${root}/bench/grads.ts` : process.argv[1]!;
+  const r = spawnSync(process.execPath, [...process.execArgv, script, '--worker', kind, name, String(batch), '--steps', String(steps), '--threads', String(threads)], {
+    encoding: 'utf8',
+    maxBuffer: 1 << 26,
+    ...(root ? { cwd: root } : {}),
+  });
+  if (r.status !== 0) throw new Error(`worker ${kind} ${name} ${batch} failed:\n${r.stderr}`);
+  return lastJsonLine(r.stdout);
+}
+
+function torch(kind: 'grads' | 'train', name: string, batch: number): Measurement {
+  const extra = kind === 'train' ? ['--train'] : [];
+  const r = spawnSync('/usr/bin/python3', ['bench/torch_peer.py', name, String(batch), '--threads', String(threads), '--steps', String(steps), ...extra], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`torch peer ${name} ${batch} failed:\n${r.stderr}`);
+  return lastJsonLine(r.stdout);
+}
+
+const only = flag('--only');
+const configs: [BenchModelName, number][] = (
+  [
+    ['resnet18', 32],
+    ['resnet18', 128],
+    ['transformer', 32],
+    ['transformer', 128],
+  ] as [BenchModelName, number][]
+).filter(([m]) => !only || m === only);
+const kinds: ('grads' | 'train')[] = args.includes('--no-train') ? ['grads'] : ['grads', 'train'];
+const withTorch = !args.includes('--no-torch');
+
+interface Row {
+  kind: string;
+  model: string;
+  batch: number;
+  ours: Measurement;
+  baseline?: Measurement;
+  torch?: Measurement;
+}
+const baselineDir = flag('--baseline');
+const rows: Row[] = [];
+const fmt = (v: number, digits = 1): string => v.toFixed(digits);
+console.log(`threads ${threads}, ${steps} timed steps after ${WARMUP} warm-up, medians (ms); peak RSS (MB)`);
+const before = baselineDir ? ' before ms |' : '';
+console.log(`| work | model | batch |${before} ours ms | PyTorch ms | ours/PyTorch | ours RSS | PyTorch RSS |`);
+console.log(`|---|---|---:|${baselineDir ? '---:|' : ''}---:|---:|---:|---:|---:|`);
+for (const kind of kinds) {
+  for (const [name, batch] of configs) {
+    const b = baselineDir ? ours(kind, name, batch, baselineDir) : undefined;
+    const o = ours(kind, name, batch);
+    const t = withTorch ? torch(kind, name, batch) : undefined;
+    rows.push({ kind, model: name, batch, ours: o, ...(b ? { baseline: b } : {}), ...(t ? { torch: t } : {}) });
+    console.log(
+      `| ${kind} | ${name} | ${batch} |${b ? ` ${fmt(b.ms_median)} |` : ''} ${fmt(o.ms_median)} | ${t ? fmt(t.ms_median) : '–'} | ${t ? fmt(o.ms_median / t.ms_median, 2) : '–'} | ${fmt(o.peak_rss_mb, 0)} | ${t ? fmt(t.peak_rss_mb, 0) : '–'} |`,
+    );
+  }
+}
+const json = flag('--json');
+if (json) writeFileSync(json, `${JSON.stringify(rows, null, 2)}\n`);
