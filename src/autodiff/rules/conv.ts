@@ -202,16 +202,6 @@ function gatherAlong(e: Emitter, v: string, rank: number, axis: number, size: nu
   return e.op1('Gather', [source, indices], { axis });
 }
 
-/** Row-major multi-index of `flat` over `extents`. */
-function unflatten(flat: number, extents: readonly number[]): number[] {
-  const out: number[] = [];
-  for (let i = extents.length - 1; i >= 0; i--) {
-    out[i] = flat % extents[i]!;
-    flat = Math.floor(flat / extents[i]!);
-  }
-  return out;
-}
-
 function flatten(index: readonly number[], extents: readonly number[]): number {
   return index.reduce((acc, v, i) => acc * extents[i]! + v, 0);
 }
