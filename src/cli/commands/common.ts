@@ -25,6 +25,15 @@ export function loadModelArg(args: ParsedArgs, io: CommandIO, usage: string): { 
   return { path, model: loadModel(path, { onWarning: (m) => io.stderr(`warning: ${m}\n`) }) };
 }
 
+/** The model (first positional argument), its tasks and the required `--data` file. */
+export function modelTasksAndData(args: ParsedArgs, io: CommandIO, usage: string): { path: string; model: Model; tasks: TaskSpec[]; dataPath: string } {
+  const { path, model } = loadModelArg(args, io, usage);
+  const tasks = tasksArg(model, args);
+  const dataPath = optionValue(args, 'data');
+  if (!dataPath) throw new ReconError('--data is required (model inputs and task targets, batch on axis 0)');
+  return { path, model, tasks, dataPath };
+}
+
 export function tasksArg(model: Model, args: ParsedArgs): TaskSpec[] {
   return resolveTasks(model, { specFile: optionValue(args, 'tasks'), shorthands: args.options.get('task') ?? [], outputs: listOption(args, 'outputs') });
 }

@@ -9,7 +9,7 @@ import { createGradientSession } from '../../runtime/gradient-session.js';
 import { buildGradsReport, formatGradsReport } from '../../conflict/grads-report.js';
 import { optionValue } from '../args.js';
 import type { Command } from '../command.js';
-import { bnArg, loadModelArg, RUNTIME_OPTIONS, runtimeArgs, TASK_OPTIONS, tasksArg } from './common.js';
+import { bnArg, modelTasksAndData, RUNTIME_OPTIONS, runtimeArgs, TASK_OPTIONS } from './common.js';
 
 export const gradsCommand: Command = {
   name: 'grads',
@@ -24,10 +24,7 @@ export const gradsCommand: Command = {
     ...RUNTIME_OPTIONS,
   ],
   async run(args, io) {
-    const { path, model } = loadModelArg(args, io, this.usage);
-    const tasks = tasksArg(model, args);
-    const dataPath = optionValue(args, 'data');
-    if (!dataPath) throw new ReconError('--data is required (a batch with the model inputs and the task targets)');
+    const { path, model, tasks, dataPath } = modelTasksAndData(args, io, this.usage);
     const dataset = loadDataset(dataPath);
     const plan = planFeeds(model, tasks);
     checkDataset(dataset, plan);

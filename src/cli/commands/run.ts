@@ -23,7 +23,7 @@ import { reinitialize } from '../../train/reinit.js';
 import { evaluateModel, formatMetrics, type TaskMetrics } from '../../train/evaluate.js';
 import { numberOption, optionValue, type ParsedArgs } from '../args.js';
 import type { Command, CommandIO } from '../command.js';
-import { loadModelArg, RUNTIME_OPTIONS, TASK_OPTIONS, tasksArg } from './common.js';
+import { modelTasksAndData, RUNTIME_OPTIONS, TASK_OPTIONS } from './common.js';
 import { runWithInterrupts, SCAN_OPTIONS, scanConfig, writeScanOutputs } from './scan.js';
 
 export const runCommand: Command = {
@@ -45,10 +45,7 @@ export const runCommand: Command = {
     ...RUNTIME_OPTIONS,
   ],
   async run(args, io) {
-    const { path, model } = loadModelArg(args, io, this.usage);
-    const tasks = tasksArg(model, args);
-    const dataPath = optionValue(args, 'data');
-    if (!dataPath) throw new ReconError('--data is required');
+    const { path, model, tasks, dataPath } = modelTasksAndData(args, io, this.usage);
     const out = optionValue(args, 'output');
     if (!out) throw new ReconError('-o out/ is required');
     mkdirSync(out, { recursive: true });

@@ -13,7 +13,7 @@ import { renderRankingTable } from '../../report/table.js';
 import { listOption, numberOption, optionValue, type ParsedArgs } from '../args.js';
 import type { Command, CommandIO } from '../command.js';
 import { ProgressBar } from '../progress.js';
-import { bnArg, loadModelArg, RUNTIME_OPTIONS, runtimeArgs, TASK_OPTIONS, tasksArg } from './common.js';
+import { bnArg, modelTasksAndData, RUNTIME_OPTIONS, runtimeArgs, TASK_OPTIONS } from './common.js';
 
 export const DEFAULT_S = [0, -0.02, -0.05, -0.1];
 
@@ -51,10 +51,7 @@ export const scanCommand: Command = {
     ...RUNTIME_OPTIONS,
   ],
   async run(args, io) {
-    const { path, model } = loadModelArg(args, io, this.usage);
-    const tasks = tasksArg(model, args);
-    const dataPath = optionValue(args, 'data');
-    if (!dataPath) throw new ReconError('--data is required');
+    const { path, model, tasks, dataPath } = modelTasksAndData(args, io, this.usage);
     const resumeFrom = optionValue(args, 'resume');
     const reportPath = optionValue(args, 'output') ?? resumeFrom ?? `${path.replace(/\.onnx$/i, '')}.report.json`;
     const config = scanConfig(args, path, dataPath);

@@ -9,7 +9,7 @@ import { writeConflictReport } from '../../report/io.js';
 import { runScan } from '../../conflict/scan.js';
 import { optionValue } from '../args.js';
 import type { Command } from '../command.js';
-import { loadModelArg, RUNTIME_OPTIONS, TASK_OPTIONS, tasksArg } from './common.js';
+import { modelTasksAndData, RUNTIME_OPTIONS, TASK_OPTIONS } from './common.js';
 import { runWithInterrupts, SCAN_OPTIONS, scanConfig } from './scan.js';
 
 export const trainCommand: Command = {
@@ -28,11 +28,8 @@ export const trainCommand: Command = {
     ...RUNTIME_OPTIONS,
   ],
   async run(args, io) {
-    const { path, model: loaded } = loadModelArg(args, io, this.usage);
-    const tasks = tasksArg(loaded, args);
-    const dataPath = optionValue(args, 'data');
+    const { path, model: loaded, tasks, dataPath } = modelTasksAndData(args, io, this.usage);
     const output = optionValue(args, 'output');
-    if (!dataPath) throw new ReconError('--data is required');
     if (!output) throw new ReconError('-o trained.onnx is required');
     if (optionValue(args, 'method') === 'graddrop') {
       throw new ReconError('graddrop is not available: it needs element-wise access to the gradient of the shared representation, which the per-layer Gram design does not provide (see README)');
