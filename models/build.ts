@@ -7,7 +7,8 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { saveModel, writeFileAtomic } from '../src/onnx/index.js';
+import { saveModel } from '../src/onnx/index.js';
+import { writeTextFileAtomic } from '../src/util/atomic-write.js';
 import { REFERENCE_MODELS, REFERENCE_OPSETS, referenceModel, type ReferenceModel } from './reference-models.js';
 
 function main(): void {
@@ -30,7 +31,7 @@ function main(): void {
       console.log(path);
     }
     const specPath = join(values.out, `${reference.name}.tasks.json`);
-    writeFileAtomic(specPath, `${JSON.stringify(reference.tasks, null, 2)}\n`);
+    writeTextFileAtomic(specPath, `${JSON.stringify(reference.tasks, null, 2)}\n`);
     console.log(specPath);
   }
 }

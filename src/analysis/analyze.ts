@@ -34,8 +34,3 @@ export function analyzeModel(model: Model, tasks: TaskSpec[]): ModelAnalysis {
     sharedInitializers: sharedInitializers(layers),
   };
 }
-
-/** Looks up a layer by name. */
-export function layerByName(analysis: ModelAnalysis, name: string): Layer | undefined {
-  return analysis.layers.find((l) => l.name === name);
-}

@@ -1,10 +1,9 @@
 import type { DType } from '../onnx/dtype.js';
-import { isFloatDType } from '../onnx/dtype.js';
 import type { Model } from '../onnx/model.js';
 import { Model as ModelClass } from '../onnx/model.js';
 import { Graph } from '../onnx/graph.js';
 import { serializeModel } from '../onnx/save.js';
-import { makeValueInfo, tensorTypeOf, type Dim } from '../onnx/value-info.js';
+import { tensorTypeOf, type Dim } from '../onnx/value-info.js';
 import { ReconError } from '../onnx/errors.js';
 import { RuntimeSession } from '../runtime/session.js';
 import type { HostTensor } from '../runtime/host-tensor.js';
@@ -35,7 +34,13 @@ const CONSTANT_LIMIT = 64;
  */
 export async function inferShapes(
   model: Model,
-  options: { inputDims?: Record<string, number[]>; batchSize?: number; feeds?: Record<string, HostTensor> } = {},
+  options: {
+    inputDims?: Record<string, number[]>;
+    batchSize?: number;
+    feeds?: Record<string, HostTensor>;
+    /** Expose only these values (default: every node output), for a cheaper probe. */
+    only?: readonly string[];
+  } = {},
 ): Promise<ShapeInfo> {
   const g = model.graph;
   const feeds: Record<string, HostTensor> = { ...(options.feeds ?? {}) };
@@ -60,17 +65,16 @@ export async function inferShapes(
     initializers: g.initializers,
     outputs: [],
   });
-  const exposed: string[] = [];
   const seen = new Set<string>();
+  const wanted = options.only ? new Set(options.only) : undefined;
   for (const n of g.nodes) {
     for (const o of n.outputs) {
-      if (!o || seen.has(o)) continue;
+      if (!o || seen.has(o) || (wanted && !wanted.has(o))) continue;
       seen.add(o);
-      exposed.push(o);
       probe.outputs.push({ name: o });
     }
   }
-  for (const o of g.outputs) if (o.name && !seen.has(o.name)) probe.outputs.push(o);
+  if (!wanted) for (const o of g.outputs) if (o.name && !seen.has(o.name)) probe.outputs.push(o);
   const m = new ModelClass(probe, { irVersion: model.irVersion, opsetImports: model.opsetImports });
   m.functions = model.functions;
   const session = await RuntimeSession.create(serializeModel(m), { graphOptimizationLevel: 'disabled' });
@@ -125,18 +129,3 @@ function zerosFor(name: string, dtype: DType, dims: number[]): HostTensor {
       throw new ReconError(`graph input "${name}" has element type ${dtype}, which recon cannot feed`);
   }
 }
-
-/** value_info entries (dtype and static shape) for the given values. */
-export function shapeValueInfos(info: ShapeInfo, names: Iterable<string>): ReturnType<typeof makeValueInfo>[] {
-  const out = [];
-  for (const n of names) {
-    const s = info.values.get(n);
-    if (s) out.push(makeValueInfo(n, s.dtype, s.dims));
-  }
-  return out;
-}
-
-export function isFloatValue(info: ShapeInfo, name: string): boolean {
-  return isFloatDType(info.values.get(name)?.dtype);
-}
-

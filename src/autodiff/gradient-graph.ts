@@ -88,7 +88,8 @@ export async function buildGradientGraph(source: Model, options: GradientGraphOp
   }
 
   const b = new GraphBuilder(g);
-  const feedShapes = await inferShapes(model, { feeds: withParams(options.feeds, source, trainable) });
+  // Only the predictions' shapes are needed to build the losses; the full probe runs once, below.
+  const feedShapes = await inferShapes(model, { feeds: withParams(options.feeds, source, trainable), only: options.tasks.map((t) => t.output) });
   const losses: { task: string; value: string }[] = [];
   for (const task of options.tasks) {
     const prediction = feedShapes.values.get(task.output);

@@ -1,8 +1,8 @@
+import { writeTextFileAtomic } from '../util/atomic-write.js';
 import { existsSync, readFileSync } from 'node:fs';
 import { ReconError } from '../onnx/errors.js';
 import { readNpz, writeNpz } from '../data/npz.js';
 import type { HostTensor } from '../data/host-tensor.js';
-import { writeFileAtomic } from '../onnx/save.js';
 import type { ScanCheckpoint } from './scan.js';
 
 /**
@@ -34,7 +34,7 @@ export function saveCheckpoint(reportPath: string, c: ScanCheckpoint): void {
   }
   writeNpz(npz, arrays);
   const header = { version: c.version, configHash: c.configHash, stepsDone: c.stepsDone, optimizer: c.optimizer ? { ...c.optimizer, buffers: optimizerBuffers } : null };
-  writeFileAtomic(json, `${JSON.stringify(header)}\n`);
+  writeTextFileAtomic(json, `${JSON.stringify(header)}\n`);
 }
 
 export function loadCheckpoint(reportPath: string): ScanCheckpoint {

@@ -5,7 +5,7 @@
  */
 import { ReconError } from '../onnx/errors.js';
 import { readFileSync } from 'node:fs';
-import { writePartsAtomic } from './atomic-write.js';
+import { writePartsAtomic } from '../util/atomic-write.js';
 import {
   BYTES_PER_ELEMENT,
   checkDims,

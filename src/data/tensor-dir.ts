@@ -8,7 +8,7 @@ import { basename, join } from 'node:path';
 import type { onnx } from 'onnx-proto';
 import { int64ToBigInt, type LongLike } from '../onnx/long.js';
 import { proto as onnxProto } from '../onnx/proto.js';
-import { writePartsAtomic } from './atomic-write.js';
+import { writePartsAtomic } from '../util/atomic-write.js';
 import { BYTES_PER_ELEMENT, checkDims, hostTensor, dataBytes, elementCount, formatDims, type HostDtype, type HostTensor } from './host-tensor.js';
 import { assertLittleEndianHost, dataFromLittleEndian } from './little-endian.js';
 

@@ -6,7 +6,7 @@
 import { ReconError } from '../onnx/errors.js';
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { deflateRawSync, inflateRawSync } from 'node:zlib';
-import { writeAll, writeFileAtomic } from './atomic-write.js';
+import { writeAll, writeFileAtomic } from '../util/atomic-write.js';
 import { crc32 } from './crc32.js';
 
 const SIG_LOCAL = 0x04034b50;

@@ -1,4 +1,5 @@
 import { closeSync, openSync, renameSync, rmSync, writeSync, writeFileSync } from 'node:fs';
+import { temporaryPathFor } from '../util/atomic-write.js';
 import { basename, dirname, resolve } from 'node:path';
 import { proto } from './proto.js';
 import type { Model } from './model.js';
@@ -43,9 +44,8 @@ export function saveModel(model: Model, path: string, options: SaveOptions = {})
   // A tensor still backed by the file we are about to replace must be read first.
   for (const t of tensors) if (t.externalSource?.path === dataPath) t.rawBytes();
 
-  const suffix = `.tmp-${process.pid}-${Date.now()}`;
-  const tmpModel = target + suffix;
-  const tmpData = dataPath + suffix;
+  const tmpModel = temporaryPathFor(target);
+  const tmpData = temporaryPathFor(dataPath);
   const external = tensors.filter(goesExternal);
   try {
     const placement = new Map<Tensor, number>();
@@ -78,18 +78,6 @@ export function saveModel(model: Model, path: string, options: SaveOptions = {})
   } catch (e) {
     rmSync(tmpModel, { force: true });
     rmSync(tmpData, { force: true });
-    throw e;
-  }
-}
-
-/** Writes bytes to a file atomically (temp file + rename). */
-export function writeFileAtomic(path: string, data: string | Uint8Array): void {
-  const tmp = `${path}.tmp-${process.pid}-${Date.now()}`;
-  try {
-    writeFileSync(tmp, data);
-    renameSync(tmp, path);
-  } catch (e) {
-    rmSync(tmp, { force: true });
     throw e;
   }
 }

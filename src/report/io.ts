@@ -3,7 +3,7 @@
  * crash never leaves a half-written report.
  */
 import { readFileSync } from 'node:fs';
-import { writePartsAtomic } from '../data/atomic-write.js';
+import { writeTextFileAtomic } from '../util/atomic-write.js';
 import { parseConflictReport, type ConflictReport } from './schema.js';
 
 /** Reads and validates a report; errors name the file. */
@@ -46,7 +46,4 @@ export function formatReportJson(value: unknown, indent = ''): string {
   return JSON.stringify(value) ?? 'null';
 }
 
-/** Atomically replaces `path` with `text` (UTF-8); used for the JSON, CSV and HTML outputs. */
-export function writeTextFileAtomic(path: string, text: string): void {
-  writePartsAtomic(path, [Buffer.from(text, 'utf8')]);
-}
+export { writeTextFileAtomic } from '../util/atomic-write.js';

@@ -1,9 +1,9 @@
+import { writeTextFileAtomic } from '../../util/atomic-write.js';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadDataset } from '../../data/dataset.js';
 import { checkDataset, feedsFor, planFeeds } from '../../data/model-feeds.js';
 import { writeNpy } from '../../data/npy.js';
-import { writeFileAtomic } from '../../onnx/save.js';
 import { ReconError } from '../../onnx/errors.js';
 import { createGradientSession } from '../../runtime/gradient-session.js';
 import { buildGradsReport, formatGradsReport } from '../../conflict/grads-report.js';
@@ -48,7 +48,7 @@ export const gradsCommand: Command = {
       const json = optionValue(args, 'json');
       if (json === '-') io.stdout(`${JSON.stringify(report, null, 2)}\n`);
       else {
-        if (json) writeFileAtomic(json, `${JSON.stringify(report, null, 2)}\n`);
+        if (json) writeTextFileAtomic(json, `${JSON.stringify(report, null, 2)}\n`);
         io.stdout(`${formatGradsReport(report)}\n`);
       }
       return 0;

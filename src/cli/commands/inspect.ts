@@ -1,3 +1,4 @@
+import { writeTextFileAtomic } from '../../util/atomic-write.js';
 import { loadModel } from '../../onnx/load.js';
 import { resolveTasks } from '../../analysis/task-spec.js';
 import { analyzeModel } from '../../analysis/analyze.js';
@@ -5,7 +6,6 @@ import { inferShapes } from '../../analysis/shapes.js';
 import { buildInspectReport, formatInspectReport } from '../../analysis/inspect.js';
 import { listOption, optionValue } from '../args.js';
 import type { Command } from '../command.js';
-import { writeFileAtomic } from '../../onnx/save.js';
 
 export const inspectCommand: Command = {
   name: 'inspect',
@@ -40,7 +40,7 @@ export const inspectCommand: Command = {
     const report = buildInspectReport(path, model, analysis, shapes);
     const json = `${JSON.stringify(report, null, 2)}\n`;
     const jsonOut = optionValue(args, 'json-out');
-    if (jsonOut) writeFileAtomic(jsonOut, json);
+    if (jsonOut) writeTextFileAtomic(jsonOut, json);
     io.stdout(args.flags.has('json') ? json : `${formatInspectReport(report)}\n`);
     return 0;
   },

@@ -1,6 +1,7 @@
+import { writeTextFileAtomic } from '../../util/atomic-write.js';
 import { resolve } from 'node:path';
 import { ReconError } from '../../onnx/errors.js';
-import { saveModel, writeFileAtomic } from '../../onnx/save.js';
+import { saveModel } from '../../onnx/save.js';
 import { analyzeModel } from '../../analysis/analyze.js';
 import { reconRewrite, CostModel, TOOL_VERSION, type ReconRewriteResult } from '../../rewrite/recon.js';
 import { parseLayerList, selectLayers, type SelectionRule } from '../../rewrite/select.js';
@@ -52,7 +53,7 @@ export const rewriteCommand: Command = {
     saveModel(result.model, output, threshold ? { externalDataThreshold: Number(threshold) } : {});
     io.stdout(formatRewrite(result, output));
     const json = optionValue(args, 'json');
-    if (json) writeFileAtomic(json, `${JSON.stringify(rewriteJson(result, output), null, 2)}\n`);
+    if (json) writeTextFileAtomic(json, `${JSON.stringify(rewriteJson(result, output), null, 2)}\n`);
     return 0;
   },
 };

@@ -4,7 +4,7 @@ import { createHash } from 'node:crypto';
 import { ReconError } from '../../onnx/errors.js';
 import { loadModel } from '../../onnx/load.js';
 import type { Model } from '../../onnx/model.js';
-import { saveModel, serializeModel, writeFileAtomic } from '../../onnx/save.js';
+import { saveModel, serializeModel } from '../../onnx/save.js';
 import { loadDataset, type Dataset } from '../../data/dataset.js';
 import type { TaskSpec } from '../../analysis/task-spec.js';
 import { analyzeModel } from '../../analysis/analyze.js';
@@ -181,6 +181,6 @@ async function trainStage(io: CommandIO, log: (m: string) => void, what: string,
   const result = await runWithInterrupts(io, (hooks) => runScan(fresh, tasks, train, config, hooks), undefined, 0, `train ${what}`);
   if (result.report.partial) throw new ReconError(`training of the ${what} model stopped: ${result.report.partialReason}`);
   const metrics = await evaluateModel(result.trainedModel!, tasks, test, { device: config.device });
-  writeFileAtomic(metricsPath, `${JSON.stringify({ model: config.modelPath, epochs: config.epochs, metrics }, null, 2)}\n`);
+  writeTextFileAtomic(metricsPath, `${JSON.stringify({ model: config.modelPath, epochs: config.epochs, metrics }, null, 2)}\n`);
   return metrics;
 }

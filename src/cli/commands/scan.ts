@@ -1,4 +1,5 @@
-import { rmSync, writeFileSync, renameSync } from 'node:fs';
+import { rmSync } from 'node:fs';
+import { writePartsAtomic } from '../../util/atomic-write.js';
 import { basename, dirname, join } from 'node:path';
 import { ReconError } from '../../onnx/errors.js';
 import { saveModel } from '../../onnx/save.js';
@@ -168,10 +169,7 @@ export function writeScanOutputs(result: ScanResult, reportPath: string, trained
   const report: ConflictReport = result.report;
   if (result.recorded) {
     const file = `${basename(reportPath)}.cosines.f32`;
-    const target = join(dirname(reportPath), file);
-    const tmp = `${target}.tmp-${process.pid}`;
-    writeFileSync(tmp, new Uint8Array(result.recorded.buffer, result.recorded.byteOffset, result.recorded.byteLength));
-    renameSync(tmp, target);
+    writePartsAtomic(join(dirname(reportPath), file), [new Uint8Array(result.recorded.buffer, result.recorded.byteOffset, result.recorded.byteLength)]);
     report.recordedSteps = { file, dtype: 'float32', shape: [report.progress.stepsDone, report.layers.length, report.pairs.length] };
   }
   writeConflictReport(reportPath, report);

@@ -1,5 +1,6 @@
+import { writeTextFileAtomic } from '../../util/atomic-write.js';
 import { ReconError } from '../../onnx/errors.js';
-import { saveModel, writeFileAtomic } from '../../onnx/save.js';
+import { saveModel } from '../../onnx/save.js';
 import { loadDataset } from '../../data/dataset.js';
 import { analyzeModel } from '../../analysis/analyze.js';
 import { cloneModel } from '../../autodiff/gradient-graph.js';
@@ -65,7 +66,7 @@ export const trainCommand: Command = {
     saveModel(trained, output);
     const metricsPath = optionValue(args, 'metrics') ?? `${output}.metrics.json`;
     const final = history[history.length - 1]?.metrics;
-    writeFileAtomic(metricsPath, `${JSON.stringify({ schemaVersion: 1, model: path, output, settings: result.report.settings, reinit: args.flags.has('reinit'), partial: result.report.partial, history, final: final ?? null, losses: result.report.losses }, null, 2)}\n`);
+    writeTextFileAtomic(metricsPath, `${JSON.stringify({ schemaVersion: 1, model: path, output, settings: result.report.settings, reinit: args.flags.has('reinit'), partial: result.report.partial, history, final: final ?? null, losses: result.report.losses }, null, 2)}\n`);
     const reportPath = optionValue(args, 'report');
     if (reportPath) writeConflictReport(reportPath, result.report);
     io.stdout(`wrote ${output}\nmetrics: ${metricsPath}${final ? `\nfinal: ${formatMetrics(final)}` : ''}\n`);

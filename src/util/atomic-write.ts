@@ -49,3 +49,8 @@ export function writePartsAtomic(path: string, parts: readonly Uint8Array[]): vo
     for (const part of parts) writeAll(fd, part);
   });
 }
+
+/** Atomically replaces `path` with `text` (UTF-8): every JSON, CSV and HTML output goes through here. */
+export function writeTextFileAtomic(path: string, text: string): void {
+  writePartsAtomic(path, [Buffer.from(text, 'utf8')]);
+}
