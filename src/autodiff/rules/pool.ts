@@ -5,6 +5,7 @@ import type { AttrInput } from '../../onnx/builder.js';
 import type { Emitter } from '../emitter.js';
 import type { GradientContext, GradientRule } from '../types.js';
 import { explicitPads } from './conv.js';
+import { maskGrad } from './emit-util.js';
 
 /**
  * Pooling backward rules from standard ops:
@@ -13,7 +14,8 @@ import { explicitPads } from './conv.js';
  *   and has no CUDA kernel.
  * - AveragePool: a depthwise ConvTranspose of dY / window counts with a ones kernel (B.5).
  * - GlobalAveragePool / GlobalMaxPool: broadcast (with a tie-splitting mask for max).
- * - MaxUnpool (as a forward op): a Gather of dY at the indices.
+ * - MaxUnpool (as a forward op): a Gather of dY at the indices, kept only for the element that
+ *   owns each written position (overlapping windows repeat indices).
  */
 
 function product(values: readonly number[]): number {
@@ -185,13 +187,25 @@ export const globalMaxPoolRule: GradientRule = {
     const y = ctx.node.outputs[0]!;
     const xShape = ctx.shape(x);
     const dY = ctx.outputGrad(0)!;
-    const mask = e.op1('Cast', [e.op1('Equal', [x, y])], { to: dtypeCode(ctx.dtype(dY)) });
+    // Every x is <= its plane's max, so "not below it" marks the maxima where Equal cannot
+    // (Equal takes floats only from opset 11).
+    const isMax = ctx.opset >= 11 ? e.op1('Equal', [x, y]) : e.op1('Not', [e.op1('Less', [x, y])]);
+    const mask = e.op1('Cast', [isMax], { to: dtypeCode(ctx.dtype(dY)) });
     const ties = e.reduceSum(mask, range(2, xShape.length), true);
     return { 0: e.mul(mask, e.div(dY, ties)) };
   },
 };
 
-/** MaxUnpool writes X[j] to flat position I[j] of zeros, so dX[j] = dY_flat[I[j]]. */
+/**
+ * MaxUnpool writes X[j] to flat position I[j] of zeros, so dX[j] = dY_flat[I[j]] for the element
+ * that lands there. Overlapping MaxPool windows repeat an index (one element is the max of several
+ * windows) and the forward keeps one write per position: only one X[j] per position may get the
+ * gradient, or MaxPool → MaxUnpool would count it once per window. The owner of each position
+ * comes from scattering the positions j themselves. In MaxPool → MaxUnpool every candidate carries
+ * the same value, so which one the runtime keeps does not change the composed gradient; for
+ * unrelated values written to one position the forward's choice is the runtime's, and the rule is
+ * exact where both ops keep the same write (onnxruntime's CPU kernels both keep the last).
+ */
 export const maxUnpoolRule: GradientRule = {
   opTypes: ['MaxUnpool'],
   differentiableInputs: () => [0],
@@ -199,10 +213,19 @@ export const maxUnpoolRule: GradientRule = {
     const e = ctx.emit;
     const [x, indices] = ctx.node.inputs as [string, string];
     const xShape = ctx.shape(x);
+    const xCount = product(xShape);
     const yCount = product(ctx.shape(ctx.node.outputs[0]!));
-    const flatDy = e.reshape(ctx.outputGrad(0)!, [yCount]);
-    const gathered = e.op1('Gather', [flatDy, e.reshape(indices, [product(xShape)])], { axis: 0 });
-    return { 0: e.reshape(gathered, xShape) };
+    const dtype = ctx.dtype(ctx.node.outputs[0]!);
+    if (xCount === 0 || yCount === 0) return { 0: zerosOf(e, xShape, dtype) };
+    const flatIdx = e.reshape(indices, [xCount]);
+    const gathered = e.op1('Gather', [e.reshape(ctx.outputGrad(0)!, [yCount]), flatIdx], { axis: 0 });
+    const int64 = (v: number): string => e.builder.scalar(`${e.prefix}/const`, v, 'int64');
+    // Range and ScatterElements arrive at opset 11; before that a constant and Scatter do the same.
+    const positions = ctx.opset >= 11 ? e.op1('Range', [int64(0), int64(xCount), int64(1)]) : e.int64s(range(0, xCount));
+    const unowned = e.op1('ConstantOfShape', [e.int64s([yCount])], { value: Tensor.fromArray('', 'int64', [1], BigInt64Array.of(-1n)) });
+    const owner = e.op1(ctx.opset >= 11 ? 'ScatterElements' : 'Scatter', [unowned, flatIdx, positions], { axis: 0 });
+    const owns = e.op1('Equal', [e.op1('Gather', [owner, flatIdx], { axis: 0 }), positions]);
+    return { 0: e.reshape(maskGrad(e, owns, gathered, dtype), xShape) };
   },
 };
 

@@ -1,4 +1,5 @@
 import { ReconError } from '../../onnx/errors.js';
+import type { Emitter } from '../emitter.js';
 import type { GradientContext, GradientRule, InputGradients } from '../types.js';
 import { gradDType, maskGrad, normalizeAxis, numel, padZeros, reshapeTo, sliceStatic, splitStatic, zerosOf } from './emit-util.js';
 
@@ -254,67 +255,213 @@ export const sliceRule: GradientRule = {
   },
 };
 
+/** Per-axis begin/end pads of a Pad node (attribute before opset 11, inputs from 11, axes from 18). */
+function padAmounts(ctx: GradientContext): { begin: number[]; end: number[] } {
+  const node = ctx.node;
+  const rank = ctx.shape(node.inputs[0]!).length;
+  let pads: number[];
+  let axes = Array.from({ length: rank }, (_, i) => i);
+  if (ctx.opset >= 11) {
+    pads = constantInput(ctx, 1, 'pads');
+    if (node.inputs[3]) axes = constantInput(ctx, 3, 'axes').map((a) => normalizeAxis(a, rank));
+  } else {
+    pads = node.attrs.ints('pads') ?? node.attrs.ints('paddings', []);
+  }
+  const begin = Array.from({ length: rank }, () => 0);
+  const end = Array.from({ length: rank }, () => 0);
+  axes.forEach((a, i) => {
+    begin[a] = pads[i]!;
+    end[a] = pads[axes.length + i]!;
+  });
+  return { begin, end };
+}
+
+type PadMode = 'constant' | 'reflect' | 'edge' | 'wrap';
+
+function padMode(ctx: GradientContext): PadMode {
+  const mode = ctx.node.attrs.string('mode', 'constant');
+  if (mode === 'constant' || mode === 'reflect' || mode === 'edge' || mode === 'wrap') return mode;
+  throw new ReconError(`${ctx.node.label}: Pad mode "${mode}" has no gradient rule`);
+}
+
 /**
- * Pad (constant mode; pads as attribute before opset 11, input from 11, optional axes from 18;
- * negative pads crop). dX is the un-padded window of dY, zero-padded where the forward cropped.
- * The constant value (an input from opset 11) gets the sum of dY over the padding.
+ * Source index along one axis of every output position of a reflect/edge/wrap Pad, as
+ * onnxruntime computes it: negative pads crop first, then the cropped run of `len` elements is
+ * padded by reading from itself. onnxruntime refuses reflect pads of `len` or more; it fills wrap
+ * begin pads longer than `len` with zeros where numpy would wrap again, so those are refused here
+ * rather than differentiated against either reading.
+ */
+function padSourceMap(ctx: GradientContext, mode: Exclude<PadMode, 'constant'>, axis: number, n: number, begin: number, end: number): number[] {
+  const lo = Math.max(-begin, 0);
+  const len = n - lo - Math.max(-end, 0);
+  const before = Math.max(begin, 0);
+  const after = Math.max(end, 0);
+  const where = `${ctx.node.label}: Pad mode "${mode}" on axis ${axis} (length ${n}, pads ${begin}, ${end})`;
+  if (len <= 0) throw new ReconError(`${where} crops the axis away, leaving nothing to ${mode === 'edge' ? 'repeat' : mode}`);
+  if (mode === 'reflect' && (len < 2 || before > len - 1 || after > len - 1)) {
+    throw new ReconError(`${where}: reflect pads must be shorter than the cropped axis (${len})`);
+  }
+  if (mode === 'wrap' && before > len) {
+    throw new ReconError(`${where}: a wrap begin pad longer than the cropped axis (${len}) has no gradient rule (onnxruntime zero-fills it)`);
+  }
+  const map: number[] = [];
+  for (let i = 0; i < len + before + after; i++) {
+    const k = i - before;
+    let v: number;
+    if (mode === 'edge') v = clamp(k, 0, len - 1);
+    else if (mode === 'wrap') v = ((k % len) + len) % len;
+    else v = k < 0 ? -k : k >= len ? 2 * (len - 1) - k : k;
+    map.push(lo + v);
+  }
+  return map;
+}
+
+/**
+ * dY along one axis folded back onto the source positions of `map`: the output is cut into runs
+ * whose sources step by +1 (copied), −1 (reflected) or 0 (an edge repeated), each run is sliced
+ * (reversed, or summed to one row) and zero-padded into place, and the runs are summed. Slices
+ * and pads only, no Scatter, so every opset and execution provider runs it.
+ */
+function foldAxis(e: Emitter, g: string, shape: readonly number[], axis: number, map: readonly number[], n: number): string {
+  const out = map.length;
+  const pieces: string[] = [];
+  for (let i0 = 0; i0 < out; ) {
+    const step = i0 + 1 < out && Math.abs(map[i0 + 1]! - map[i0]!) <= 1 ? map[i0 + 1]! - map[i0]! : 0;
+    let i1 = i0 + 1;
+    while (i1 < out && map[i1]! - map[i1 - 1]! === step) i1++;
+    let piece: string;
+    let lo: number;
+    let count: number;
+    if (step === 1 || i1 - i0 === 1) {
+      piece = i0 === 0 && i1 === out ? g : sliceStatic(e, g, [i0], [i1], [axis]);
+      lo = map[i0]!;
+      count = i1 - i0;
+    } else if (step === -1) {
+      piece = reverseRange(e, g, axis, i0, i1, out);
+      lo = map[i1 - 1]!;
+      count = i1 - i0;
+    } else {
+      piece = e.reduceSum(sliceStatic(e, g, [i0], [i1], [axis]), [axis], true);
+      lo = map[i0]!;
+      count = 1;
+    }
+    const begins = shape.map((_, a) => (a === axis ? lo : 0));
+    const ends = shape.map((_, a) => (a === axis ? n - lo - count : 0));
+    pieces.push(padZeros(e, piece, begins, ends));
+    i0 = i1;
+  }
+  return e.sum(pieces);
+}
+
+/** Positions [i0, i1) of `axis` in reverse order (a step −1 Slice, or a Gather before opset 10). */
+function reverseRange(e: Emitter, g: string, axis: number, i0: number, i1: number, size: number): string {
+  if (e.opset < 10) {
+    const idx = Array.from({ length: i1 - i0 }, (_, k) => i1 - 1 - k);
+    return e.op1('Gather', [g, e.int64s(idx)], { axis });
+  }
+  // An end of −(size+1) clamps to "through index 0".
+  return sliceStatic(e, g, [i1 - 1], [i0 > 0 ? i0 - 1 : -(size + 1)], [axis], [-1]);
+}
+
+/**
+ * Pad (pads as attribute before opset 11, input from 11, optional axes from 18; negative pads
+ * crop).
+ * - constant: dX is the un-padded window of dY, zero-padded where the forward cropped; the
+ *   constant value (an input from opset 11) gets the sum of dY over the padding.
+ * - reflect / edge / wrap (wrap from opset 19): every output reads one input position, separably
+ *   per axis, so dX accumulates dY over each axis' build-time source map (`foldAxis`).
  */
 export const padRule: GradientRule = {
   opTypes: ['Pad'],
-  differentiableInputs: (node, opset) => (opset >= 11 && node.inputs[2] ? [0, 2] : [0]),
+  differentiableInputs: (node, opset) => (opset >= 11 && node.inputs[2] && node.attrs.string('mode', 'constant') === 'constant' ? [0, 2] : [0]),
+  backward(ctx) {
+    const mode = padMode(ctx);
+    const { begin, end } = padAmounts(ctx);
+    if (mode === 'constant') return constantPadGrad(ctx, begin, end);
+    const e = ctx.emit;
+    const inShape = ctx.shape(ctx.node.inputs[0]!);
+    const outShape = ctx.shape(ctx.node.outputs[0]!);
+    const maps = inShape.map((n, a) => (begin[a] === 0 && end[a] === 0 ? undefined : padSourceMap(ctx, mode, a, n, begin[a]!, end[a]!)));
+    maps.forEach((m, a) => {
+      if (m && m.length !== outShape[a]) throw new Error(`${ctx.node.label}: Pad output axis ${a} has ${m.length} elements by the pads, ${outShape[a]} by the runtime`);
+    });
+    if (numel(outShape) === 0 || numel(inShape) === 0) return { 0: zerosOf(e, inShape, gradDType(ctx)) };
+    let g = ctx.outputGrad(0)!;
+    const shape = outShape.slice();
+    maps.forEach((m, a) => {
+      if (!m) return;
+      g = foldAxis(e, g, shape, a, m, inShape[a]!);
+      shape[a] = inShape[a]!;
+    });
+    return { 0: g };
+  },
+};
+
+function constantPadGrad(ctx: GradientContext, begin: readonly number[], end: readonly number[]): InputGradients {
+  const e = ctx.emit;
+  const node = ctx.node;
+  const dtype = gradDType(ctx);
+  const inShape = ctx.shape(node.inputs[0]!);
+  const outShape = ctx.shape(node.outputs[0]!);
+  const dY = ctx.outputGrad(0)!;
+  const sliceAxes = inShape.map((_, i) => i).filter((i) => begin[i]! > 0 || end[i]! > 0);
+  const window = numel(outShape) === 0 ? dY : sliceStatic(
+    e,
+    dY,
+    sliceAxes.map((i) => Math.max(begin[i]!, 0)),
+    sliceAxes.map((i) => outShape[i]! - Math.max(end[i]!, 0)),
+    sliceAxes,
+  );
+  const grads: InputGradients = {};
+  if (ctx.needsGrad(0)) {
+    grads[0] =
+      numel(inShape) === 0 || numel(outShape) === 0
+        ? zerosOf(e, inShape, dtype)
+        : padZeros(
+            e,
+            window,
+            begin.map((b) => Math.max(-b, 0)),
+            end.map((p) => Math.max(-p, 0)),
+          );
+  }
+  if (ctx.needsGrad(2)) {
+    const all = outShape.map((_, i) => i);
+    const total = e.reduceSum(dY, all, false);
+    const inner = numel(outShape) === 0 ? total : e.reduceSum(window, all, false);
+    const dValue = e.sub(total, inner);
+    const vShape = ctx.shape(node.inputs[2]!);
+    grads[2] = vShape.length === 0 ? dValue : e.reshape(dValue, vShape);
+  }
+  return grads;
+}
+
+/**
+ * DepthToSpace / SpaceToDepth on [N, C, H, W] are permutations of the elements, so each gradient
+ * is the inverse permutation of dY: DepthToSpace DCR and SpaceToDepth undo each other exactly
+ * (one op, every opset), and DepthToSpace CRD is undone by the transposed Reshape/Transpose chain
+ * (there is no CRD SpaceToDepth).
+ */
+export const depthToSpaceRule: GradientRule = {
+  opTypes: ['DepthToSpace', 'SpaceToDepth'],
+  differentiableInputs: () => [0],
   backward(ctx) {
     const e = ctx.emit;
     const node = ctx.node;
-    const dtype = gradDType(ctx);
-    const mode = node.attrs.string('mode', 'constant');
-    if (mode !== 'constant') throw new ReconError(`${node.label}: Pad mode "${mode}" has no gradient rule (constant only)`);
     const inShape = ctx.shape(node.inputs[0]!);
-    const outShape = ctx.shape(node.outputs[0]!);
-    const rank = inShape.length;
-    let pads: number[];
-    let axes = Array.from({ length: rank }, (_, i) => i);
-    if (ctx.opset >= 11) {
-      pads = constantInput(ctx, 1, 'pads');
-      if (node.inputs[3]) axes = constantInput(ctx, 3, 'axes').map((a) => normalizeAxis(a, rank));
-    } else {
-      pads = node.attrs.ints('pads') ?? node.attrs.ints('paddings', []);
-    }
-    const begin = inShape.map(() => 0);
-    const end = inShape.map(() => 0);
-    axes.forEach((a, i) => {
-      begin[a] = pads[i]!;
-      end[a] = pads[axes.length + i]!;
-    });
     const dY = ctx.outputGrad(0)!;
-    const sliceAxes = inShape.map((_, i) => i).filter((i) => begin[i]! > 0 || end[i]! > 0);
-    const window = numel(outShape) === 0 ? dY : sliceStatic(
-      e,
-      dY,
-      sliceAxes.map((i) => Math.max(begin[i]!, 0)),
-      sliceAxes.map((i) => outShape[i]! - Math.max(end[i]!, 0)),
-      sliceAxes,
-    );
-    const grads: InputGradients = {};
-    if (ctx.needsGrad(0)) {
-      grads[0] =
-        numel(inShape) === 0 || numel(outShape) === 0
-          ? zerosOf(e, inShape, dtype)
-          : padZeros(
-              e,
-              window,
-              begin.map((b) => Math.max(-b, 0)),
-              end.map((p) => Math.max(-p, 0)),
-            );
-    }
-    if (ctx.needsGrad(2)) {
-      const all = outShape.map((_, i) => i);
-      const total = e.reduceSum(dY, all, false);
-      const inner = numel(outShape) === 0 ? total : e.reduceSum(window, all, false);
-      const dValue = e.sub(total, inner);
-      const vShape = ctx.shape(node.inputs[2]!);
-      grads[2] = vShape.length === 0 ? dValue : e.reshape(dValue, vShape);
-    }
-    return grads;
+    const blocksize = node.attrs.int('blocksize', 0);
+    if (inShape.length !== 4 || blocksize < 1) throw new ReconError(`${node.label}: ${node.opType} expects a rank-4 input and a blocksize >= 1`);
+    if (numel(inShape) === 0) return { 0: zerosOf(e, inShape, gradDType(ctx)) };
+    if (blocksize === 1) return { 0: dY };
+    if (node.opType === 'SpaceToDepth') return { 0: e.op1('DepthToSpace', [dY], { blocksize, ...(ctx.opset >= 11 ? { mode: 'DCR' } : {}) }) };
+    const mode = node.attrs.string('mode', 'DCR');
+    if (mode === 'DCR') return { 0: e.op1('SpaceToDepth', [dY], { blocksize }) };
+    if (mode !== 'CRD') throw new ReconError(`${node.label}: DepthToSpace mode "${mode}" has no gradient rule`);
+    // CRD forward: [N, C', b, b, H, W] → Transpose [0, 1, 4, 2, 5, 3] → [N, C', H·b, W·b].
+    const [n, c, h, w] = inShape as [number, number, number, number];
+    const b = blocksize;
+    const split = e.reshape(dY, [n, c / (b * b), h, b, w, b]);
+    return { 0: e.reshape(e.transpose(split, [0, 1, 3, 5, 2, 4]), inShape) };
   },
 };
 
@@ -383,6 +530,7 @@ export const shapeRules: readonly GradientRule[] = [
   splitRule,
   sliceRule,
   padRule,
+  depthToSpaceRule,
   whereRule,
   noGradientRule,
 ];
