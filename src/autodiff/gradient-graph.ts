@@ -13,6 +13,7 @@ import type { GradientRegistry } from './registry.js';
 import { decomposeTrainingBatchNorm } from './rules/normalization.js';
 import { upgradeOpset } from './opset-upgrade.js';
 import { lowerConvolution } from './rules/conv.js';
+import { lowerRecurrentModel } from './lower-recurrent.js';
 
 export interface GradientGraphOptions {
   tasks: readonly TaskSpec[];
@@ -59,6 +60,8 @@ export async function buildGradientGraph(source: Model, options: GradientGraphOp
   const opset = model.opset('');
   const g = model.graph;
   g.toposort();
+  // RNN/GRU/LSTM have no gradient rules: unrolled over the static sequence length into standard ops.
+  await lowerRecurrentModel(model, options.feeds);
 
   const batchStats: GradientGraph['batchStats'] = [];
   for (const node of g.nodes.slice()) {
