@@ -48,7 +48,11 @@ export async function verify(reference: Model, candidate: Model, options: Verify
 }
 
 async function runModel(model: Model, feeds: Record<string, HostTensor>, outputs: string[], device?: DeviceSpec): Promise<Record<string, HostTensor>> {
-  const session = await RuntimeSession.create(serializeModel(model), device ? { device } : {});
+  // onnxruntime's graph optimizations fold a Conv into a following BatchNormalization as if the BN
+  // used its running statistics, also when it is in training mode (batch statistics): the outputs
+  // then change, differently for each branch of a rewritten model. Such models run unoptimized.
+  const options = { ...(device ? { device } : {}), ...(hasTrainingModeBatchNorm(model) ? { graphOptimizationLevel: 'disabled' as const } : {}) };
+  const session = await RuntimeSession.create(serializeModel(model), options);
   try {
     const missing = outputs.find((o) => !session.outputNames.includes(o));
     if (missing !== undefined) throw new ReconError(`model has no output "${missing}"`);
@@ -56,6 +60,13 @@ async function runModel(model: Model, feeds: Record<string, HostTensor>, outputs
   } finally {
     await session.release();
   }
+}
+
+/** BatchNormalization in training mode: `training_mode=1` (opset ≥ 14) or the 5-output form (opset < 14). */
+export function hasTrainingModeBatchNorm(model: Model): boolean {
+  return model.graph.nodes.some(
+    (n) => n.opType === 'BatchNormalization' && (n.domain === '' || n.domain === 'ai.onnx') && (n.attrs.int('training_mode', 0) === 1 || n.outputs.filter((o) => o !== '').length > 1),
+  );
 }
 
 function compare(output: string, ref: HostTensor, cand: HostTensor): OutputDifference {

@@ -94,3 +94,20 @@ describe('Recon rewrite by layer name', () => {
     expect(flops.layers).not.toContain('conv1');
   });
 });
+
+describe('rewrites of models with BatchNormalization in training mode', () => {
+  // onnxruntime's optimizer folds Conv into a following training-mode BN as if it were in
+  // inference mode, which once made `rewrite --layers conv1` of cnn_trainbn fail its verification.
+  for (const opset of [13, 17]) {
+    it(`every shared layer of cnn_trainbn (opset ${opset}) rewritten alone verifies`, async () => {
+      const model = referenceModel('cnn_trainbn').build({ opset });
+      const analysis = analyzeModel(model, TASKS);
+      expect(analysis.sharedLayers.map((l) => l.name)).toContain('conv1');
+      for (const layer of analysis.sharedLayers) {
+        const r = await reconRewrite(model, TASKS, [layer.name], { analysis });
+        const result = await verify(model, r.model, { tolerance: 1e-5 });
+        expect(result.ok, `${layer.name}: ${result.worst.output} differs by ${result.worst.maxRel}`).toBe(true);
+      }
+    });
+  }
+});
