@@ -5,6 +5,9 @@ import { ReconError } from '../onnx/errors.js';
 import { RuntimeSession, type DeviceSpec } from '../runtime/session.js';
 import type { HostTensor } from '../runtime/host-tensor.js';
 import { Random } from '../util/random.js';
+import type { Node } from '../onnx/node.js';
+import { cloneModel } from '../autodiff/gradient-graph.js';
+import { decomposeTrainingBatchNorm } from '../autodiff/rules/normalization.js';
 
 export interface VerifyOptions {
   /** Inputs to run; random ones are drawn from the declared inputs of `reference` otherwise. */
@@ -48,11 +51,7 @@ export async function verify(reference: Model, candidate: Model, options: Verify
 }
 
 async function runModel(model: Model, feeds: Record<string, HostTensor>, outputs: string[], device?: DeviceSpec): Promise<Record<string, HostTensor>> {
-  // onnxruntime's graph optimizations fold a Conv into a following BatchNormalization as if the BN
-  // used its running statistics, also when it is in training mode (batch statistics): the outputs
-  // then change, differently for each branch of a rewritten model. Such models run unoptimized.
-  const options = { ...(device ? { device } : {}), ...(hasTrainingModeBatchNorm(model) ? { graphOptimizationLevel: 'disabled' as const } : {}) };
-  const session = await RuntimeSession.create(serializeModel(model), options);
+  const session = await RuntimeSession.create(serializeModel(withBatchStatistics(model)), device ? { device } : {});
   try {
     const missing = outputs.find((o) => !session.outputNames.includes(o));
     if (missing !== undefined) throw new ReconError(`model has no output "${missing}"`);
@@ -62,11 +61,37 @@ async function runModel(model: Model, feeds: Record<string, HostTensor>, outputs
   }
 }
 
+/**
+ * The model with every training-mode BatchNormalization written as batch statistics. onnxruntime
+ * cannot be trusted to run the node itself: its optimizer folds a preceding Conv into it as if it
+ * used running statistics, and unoptimized its kernel writes the running statistics into the
+ * buffers of inputs 3 and 4 — initializers that it may share with others (a scale of ones with a
+ * running variance of ones) — so outputs drift from run to run.
+ */
+function withBatchStatistics(model: Model): Model {
+  if (!hasTrainingModeBatchNorm(model)) return model;
+  const copy = cloneModel(model);
+  const g = copy.graph;
+  const consumed = new Set([...g.nodes.flatMap((n) => n.inputs), ...g.outputNames]);
+  for (const node of g.nodes.slice()) {
+    if (!isTrainingModeBatchNorm(node)) continue;
+    // Running-statistics outputs nobody reads are dropped; the decomposition refuses them before opset 14.
+    const outputs = node.outputs.map((o, i) => (i === 0 || consumed.has(o) ? o : ''));
+    while (outputs.length > 1 && outputs[outputs.length - 1] === '') outputs.pop();
+    node.outputs = outputs;
+    decomposeTrainingBatchNorm(g, node, copy.opset(''));
+  }
+  g.toposort();
+  return copy;
+}
+
+function isTrainingModeBatchNorm(n: Node): boolean {
+  return n.opType === 'BatchNormalization' && (n.domain === '' || n.domain === 'ai.onnx') && (n.attrs.int('training_mode', 0) === 1 || n.outputs.filter((o) => o !== '').length > 1);
+}
+
 /** BatchNormalization in training mode: `training_mode=1` (opset ≥ 14) or the 5-output form (opset < 14). */
 export function hasTrainingModeBatchNorm(model: Model): boolean {
-  return model.graph.nodes.some(
-    (n) => n.opType === 'BatchNormalization' && (n.domain === '' || n.domain === 'ai.onnx') && (n.attrs.int('training_mode', 0) === 1 || n.outputs.filter((o) => o !== '').length > 1),
-  );
+  return model.graph.nodes.some(isTrainingModeBatchNorm);
 }
 
 function compare(output: string, ref: HostTensor, cand: HostTensor): OutputDifference {

@@ -9,6 +9,7 @@ import { selectLayers } from '../../src/rewrite/select.js';
 import { verify } from '../../src/rewrite/verify.js';
 import { Random } from '../../src/util/random.js';
 import { referenceModel } from '../../models/reference-models.js';
+import { cloneModel } from '../../src/autodiff/gradient-graph.js';
 
 const TASKS = parseTaskSpec({ tasks: [{ name: 'T1' }, { name: 'T2' }] }, 'test');
 const RECON_MNIST_25 = [
@@ -98,6 +99,14 @@ describe('Recon rewrite by layer name', () => {
 describe('rewrites of models with BatchNormalization in training mode', () => {
   // onnxruntime's optimizer folds Conv into a following training-mode BN as if it were in
   // inference mode, which once made `rewrite --layers conv1` of cnn_trainbn fail its verification.
+  it('verification runs training-mode BN with batch statistics: the same model in inference mode differs', async () => {
+    const model = referenceModel('cnn_trainbn').build({ opset: 17 });
+    const inference = inferenceModeCopy(model);
+    const result = await verify(model, inference);
+    expect(result.ok).toBe(false);
+    expect((await verify(model, model)).ok).toBe(true);
+  });
+
   for (const opset of [13, 17]) {
     it(`every shared layer of cnn_trainbn (opset ${opset}) rewritten alone verifies`, async () => {
       const model = referenceModel('cnn_trainbn').build({ opset });
@@ -111,3 +120,14 @@ describe('rewrites of models with BatchNormalization in training mode', () => {
     });
   }
 });
+
+/** A copy of the model whose BatchNormalization nodes use their running statistics. */
+function inferenceModeCopy(model: ReturnType<ReturnType<typeof referenceModel>['build']>) {
+  const copy = cloneModel(model);
+  for (const n of copy.graph.nodes) {
+    if (n.opType !== 'BatchNormalization') continue;
+    n.removeAttr('training_mode');
+    n.outputs = n.outputs.slice(0, 1);
+  }
+  return copy;
+}
