@@ -2,6 +2,7 @@ import type { Model } from '../onnx/model.js';
 import type { TaskSpec } from './task-spec.js';
 import { computeReachability, type Reachability } from './reach.js';
 import { findLayers, sharedInitializers, type Layer } from './layers.js';
+import type { FrozenInitializer } from './parameters.js';
 
 /** Tasks, reachability and layers of one model: the input every later stage starts from. */
 export interface ModelAnalysis {
@@ -12,11 +13,13 @@ export interface ModelAnalysis {
   /** Parameter initializer → task indices it reaches. */
   paramTasks: Map<string, number[]>;
   sharedInitializers: { name: string; layers: string[] }[];
+  /** Float initializers that reach a task but are not trained (running statistics, scales, exporter constants). */
+  frozen: FrozenInitializer[];
 }
 
 export function analyzeModel(model: Model, tasks: TaskSpec[]): ModelAnalysis {
   const reach = computeReachability(model.graph, tasks.map((t) => t.output));
-  const layers = findLayers(model.graph, reach);
+  const { layers, frozen } = findLayers(model.graph, reach, tasks.map((t) => t.output));
   const paramTasks = new Map<string, Set<number>>();
   for (const l of layers) {
     for (const p of l.params) {
@@ -32,5 +35,6 @@ export function analyzeModel(model: Model, tasks: TaskSpec[]): ModelAnalysis {
     sharedLayers: layers.filter((l) => l.shared),
     paramTasks: new Map([...paramTasks].map(([k, v]) => [k, [...v].sort((a, b) => a - b)])),
     sharedInitializers: sharedInitializers(layers),
+    frozen,
   };
 }

@@ -3,13 +3,27 @@ import type { Node } from '../onnx/node.js';
 import type { Tensor } from '../onnx/tensor.js';
 import { isFloatDType } from '../onnx/dtype.js';
 import { ReconError } from '../onnx/errors.js';
-import { PARAM_INPUTS } from '../analysis/layers.js';
 
 /** Decides whether initializer `tensor`, read as input `inputIndex` of `node`, is a trainable parameter. */
 export type ParameterRule = (node: Node, inputIndex: number, tensor: Tensor) => boolean;
 
-/** Input positions that hold trainable parameters: the analysis' table, so both agree on what a parameter is. */
-const PARAMETER_INPUTS = PARAM_INPUTS;
+/**
+ * Input positions that hold trainable parameters when the parameter is read directly (or through
+ * Identity). A position rule independent of the analysis' parameter discovery, so tests can count
+ * the parameters of rewritten graphs without the code under test.
+ */
+const PARAMETER_INPUTS: Readonly<Record<string, readonly number[]>> = {
+  Conv: [1, 2],
+  ConvTranspose: [1, 2],
+  Gemm: [0, 1, 2],
+  MatMul: [0, 1],
+  BatchNormalization: [1, 2],
+  LayerNormalization: [1, 2],
+  InstanceNormalization: [1, 2],
+  GroupNormalization: [1, 2],
+  PRelu: [1],
+  Gather: [0],
+};
 
 /**
  * Float initializers in weight/bias positions of Conv, ConvTranspose, Gemm, MatMul, scale/bias of

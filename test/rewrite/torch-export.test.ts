@@ -15,7 +15,7 @@ describe('rewrite of PyTorch exports', () => {
       const model = loadModel(`test/fixtures/torch/${file}.onnx`);
       const outputs = model.graph.outputNames;
       const tasks = outputs.map((o) => ({ name: o, output: o }));
-      const shared = findLayers(model.graph, computeReachability(model.graph, outputs)).filter((l) => l.shared);
+      const shared = findLayers(model.graph, computeReachability(model.graph, outputs), outputs).layers.filter((l) => l.shared);
       const layers: LayerRef[] = shared.map((l) => ({ name: l.name, nodes: l.nodes.map((n) => n.name), params: l.params }));
       const { model: out, summary } = rewrite(model, { layers, tasks });
       expect(summary.branched).toHaveLength(layers.length);
