@@ -12,6 +12,7 @@ import { buildGradients } from './builder.js';
 import type { GradientRegistry } from './registry.js';
 import { decomposeTrainingBatchNorm } from './rules/normalization.js';
 import { upgradeOpset } from './opset-upgrade.js';
+import { foldConstants } from './fold-constants.js';
 import { lowerConvolution } from './rules/conv.js';
 import { lowerRecurrentModel } from './lower-recurrent.js';
 
@@ -60,6 +61,9 @@ export async function buildGradientGraph(source: Model, options: GradientGraphOp
   const opset = model.opset('');
   const g = model.graph;
   g.toposort();
+  // Constant subgraphs (Resize scales built by Concat of Constants, shapes of this batch, masks)
+  // become initializers, so rules can read them as build-time values. Parameters stay as they are.
+  await foldConstants(model, { keep: new Set([...options.gramParams, ...(options.trainableParams ?? [])]), feeds: options.feeds });
   // RNN/GRU/LSTM have no gradient rules: unrolled over the static sequence length into standard ops.
   await lowerRecurrentModel(model, options.feeds);
 
