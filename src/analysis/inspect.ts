@@ -23,6 +23,8 @@ export interface InspectReport {
     outputShape?: number[];
   }[];
   sharedInitializers: { name: string; layers: string[] }[];
+  /** Float initializers that reach a task but are not trained, with the reason. */
+  frozen: { name: string; numel: number; kind: string; reason: string }[];
   totals: { params: number; shared: number; taskSpecific: Record<string, number>; sharedLayers: number; layers: number };
 }
 
@@ -63,6 +65,7 @@ export function buildInspectReport(modelPath: string, model: Model, analysis: Mo
       };
     }),
     sharedInitializers: analysis.sharedInitializers,
+    frozen: analysis.frozen.map((f) => ({ ...f })),
     totals: {
       params: total,
       shared,
@@ -117,6 +120,13 @@ export function formatInspectReport(r: InspectReport): string {
     lines.push('');
     lines.push('Initializers used by several layers:');
     for (const s of r.sharedInitializers) lines.push(`  ${s.name}: ${s.layers.join(', ')}`);
+  }
+  const constants = r.frozen.filter((f) => f.kind !== 'non-differentiable');
+  const state = r.frozen.length - constants.length;
+  if (r.frozen.length > 0) {
+    lines.push('');
+    lines.push(`Not trained: ${fmt(r.frozen.reduce((n, f) => n + f.numel, 0))} values in ${r.frozen.length} initializers${state > 0 ? ` (${state} reach the tasks only through inputs without gradient, e.g. BN running statistics)` : ''}`);
+    for (const f of constants) lines.push(`  ${f.name} (${fmt(f.numel)}): ${f.reason}`);
   }
   lines.push('');
   const pct = (n: number): string => (r.totals.params > 0 ? ` (${((100 * n) / r.totals.params).toFixed(2)}%)` : '');
