@@ -3,16 +3,28 @@ import { ReconError } from '../../onnx/errors.js';
 import { GraphBuilder } from '../../onnx/builder.js';
 import { serializeModel } from '../../onnx/save.js';
 import { RuntimeSession } from '../../runtime/session.js';
-import { cudaStatus, PINNED_ONNXRUNTIME } from '../../runtime/cuda.js';
-import { optionValue } from '../args.js';
-import type { Command } from '../command.js';
+import { cudaStatus, onnxruntimeBindingDir, PINNED_ONNXRUNTIME } from '../../runtime/cuda.js';
+import { cudaKernelTable, forecastGradientGraph, formatPlacementReport, syntheticBatch } from '../../runtime/placement.js';
+import { loadModel } from '../../onnx/load.js';
+import { optionValue, type ParsedArgs } from '../args.js';
+import type { Command, CommandIO } from '../command.js';
+import { analyzeModel } from '../../analysis/analyze.js';
+import { bnArg, TASK_OPTIONS, tasksArg } from './common.js';
 
 export const doctorCommand: Command = {
   name: 'doctor',
   summary: 'Which onnxruntime execution providers work on this machine, and for those that do not, why and how to fix it.',
-  usage: 'recon doctor [--require cuda]',
-  options: [{ name: 'require', value: 'cpu|cuda', description: 'exit 1 unless this provider works' }],
+  usage: 'recon doctor [--require cuda] | recon doctor --graph model.onnx [--tasks spec.json] [--bn train|eval] [--training]',
+  options: [
+    { name: 'require', value: 'cpu|cuda', description: 'exit 1 unless this provider works' },
+    { name: 'graph', value: 'model.onnx', description: "forecast, without a GPU, which nodes of the model's gradient graph the CUDA provider leaves to the CPU; exit 1 on an unexpected fallback" },
+    ...TASK_OPTIONS,
+    { name: 'bn', value: 'train|eval', description: 'with --graph: BatchNormalization statistics as in grads/scan (default train)' },
+    { name: 'batch-size', value: 'N', description: 'with --graph: rows of the synthetic batch that fixes the shapes (default 2)' },
+    { name: 'training', description: 'with --graph: the graph of a training scan (every parameter a loss reaches fed as an input) instead of grads/static scans' },
+  ],
   async run(args, io) {
+    if (optionValue(args, 'graph') !== undefined) return graphForecast(args, io);
     const required = optionValue(args, 'require');
     if (required && required !== 'cpu' && required !== 'cuda') throw new ReconError('--require must be cpu or cuda');
     const status = cudaStatus();
@@ -40,6 +52,33 @@ export const doctorCommand: Command = {
     return 0;
   },
 };
+
+/**
+ * `--graph`: builds the gradient graph as `--device cuda` would (synthetic batch shaped like the
+ * model's inputs) and prints where onnxruntime's CUDA provider would place each node.
+ */
+async function graphForecast(args: ParsedArgs, io: CommandIO): Promise<number> {
+  if (optionValue(args, 'require') !== undefined) throw new ReconError('--graph and --require are separate checks: run them one at a time');
+  if (args.positionals.length > 0) throw new ReconError(`unexpected argument "${args.positionals[0]}": give the model as --graph model.onnx`);
+  const path = optionValue(args, 'graph')!;
+  const batchSize = Number(optionValue(args, 'batch-size') ?? 2);
+  if (!Number.isInteger(batchSize) || batchSize < 1) throw new ReconError('--batch-size must be a positive integer');
+  const model = loadModel(path, { onWarning: (m) => io.stderr(`warning: ${m}\n`) });
+  const tasks = tasksArg(model, args);
+  const batchNorm = bnArg(args, 'train');
+  const training = args.flags.has('training');
+  // The parameters a training scan feeds (runScan): every one some task's loss reaches.
+  const trainableParams = training ? [...analyzeModel(model, tasks).paramTasks].filter(([, t]) => t.length > 0).map(([p]) => p) : undefined;
+  const feeds = await syntheticBatch(model, tasks, { batchSize });
+  const report = await forecastGradientGraph(model, tasks, { batchNorm, feeds, trainableParams });
+  const p = cudaKernelTable().provenance;
+  io.stdout(
+    `${training ? 'training ' : ''}gradient graph of ${path} (tasks ${tasks.map((t) => t.name).join(', ')}; --bn ${batchNorm}; batch ${batchSize})\n` +
+      `CUDA placement forecast from the kernel table of onnxruntime ${p.version} @ ${p.commit.slice(0, 12)} (src/runtime/cuda-kernels.json; onnxruntime-node here: ${onnxruntimeBindingDir().version})\n` +
+      `${formatPlacementReport(report)}\n`,
+  );
+  return report.fallbacks.length > 0 ? 1 : 0;
+}
 
 function probeModel(): Uint8Array {
   const b = new GraphBuilder();
