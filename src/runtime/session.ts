@@ -103,6 +103,22 @@ async function createOrExplain(model: Uint8Array, options: ort.InferenceSession.
   }
 }
 
-function firstLine(e: unknown): string {
-  return (e instanceof Error ? e.message : String(e)).split('\n')[0] ?? '';
+/**
+ * The first line of an onnxruntime error without its C++ source location and function signature
+ * (`/onnxruntime_src/…/x.h:46 void onnxruntime::f(…) Message` → `Message`).
+ */
+export function firstLine(e: unknown): string {
+  const line = (e instanceof Error ? e.message : String(e)).split('\n')[0] ?? '';
+  const located = /^\/\S+:\d+ (.*)$/.exec(line);
+  if (!located) return line;
+  const rest = located[1]!;
+  // Skip the signature: up to the parenthesis that closes its argument list.
+  const open = rest.indexOf('(');
+  if (open < 0) return rest;
+  let depth = 0;
+  for (let i = open; i < rest.length; i++) {
+    if (rest[i] === '(') depth++;
+    else if (rest[i] === ')' && --depth === 0) return rest.slice(i + 1).trim() || rest;
+  }
+  return rest;
 }
