@@ -8,7 +8,8 @@ import type { ScanCheckpoint } from './scan.js';
 /**
  * A scan checkpoint on disk: `<report>.ckpt.json` (counters, hashes, optimizer header) and
  * `<report>.ckpt.npz` (weights, running statistics, optimizer buffers, recorded cosines and
- * losses in float64 so a resumed scan replays them bit for bit). The arrays are written first,
+ * losses in float64 so a resumed scan replays them bit for bit). The combination method's state
+ * (a few numbers per task or task pair) goes into the JSON, whose numbers round-trip exactly. The arrays are written first,
  * the JSON last, so a checkpoint is complete whenever its JSON exists.
  */
 export function checkpointPaths(reportPath: string): { json: string; npz: string } {
@@ -33,7 +34,13 @@ export function saveCheckpoint(reportPath: string, c: ScanCheckpoint): void {
     optimizerBuffers[k] = v.length;
   }
   writeNpz(npz, arrays);
-  const header = { version: c.version, configHash: c.configHash, stepsDone: c.stepsDone, optimizer: c.optimizer ? { ...c.optimizer, buffers: optimizerBuffers } : null };
+  const header = {
+    version: c.version,
+    configHash: c.configHash,
+    stepsDone: c.stepsDone,
+    optimizer: c.optimizer ? { ...c.optimizer, buffers: optimizerBuffers } : null,
+    ...(c.method ? { method: c.method } : {}),
+  };
   writeTextFileAtomic(json, `${JSON.stringify(header)}\n`);
 }
 
@@ -42,7 +49,13 @@ export function loadCheckpoint(reportPath: string): ScanCheckpoint {
   if (!existsSync(json) || !existsSync(npz)) {
     throw new ReconError(`no checkpoint next to ${reportPath} (${json}); only scans interrupted by this version can be resumed`);
   }
-  const header = JSON.parse(readFileSync(json, 'utf8')) as { version: number; configHash: string; stepsDone: number; optimizer: (ScanCheckpoint['optimizer'] & { buffers: Record<string, number> }) | null };
+  const header = JSON.parse(readFileSync(json, 'utf8')) as {
+    version: number;
+    configHash: string;
+    stepsDone: number;
+    optimizer: (ScanCheckpoint['optimizer'] & { buffers: Record<string, number> }) | null;
+    method?: ScanCheckpoint['method'];
+  };
   const arrays = readNpz(npz);
   const rows = (name: string): number[][] => {
     const t = arrays.get(name)!;
@@ -62,5 +75,6 @@ export function loadCheckpoint(reportPath: string): ScanCheckpoint {
     params: prefixed('param/'),
     runningStats: prefixed('running/'),
     optimizer: header.optimizer ? { ...header.optimizer, buffers: prefixed('optimizer/') } : undefined,
+    ...(header.method ? { method: header.method } : {}),
   };
 }

@@ -11,6 +11,9 @@
  * Scaling follows Recon (models/base_model.py `overwrite_grad`): each method's result is multiplied
  * by n_tasks "to match the sum loss", so the weights returned here already include that factor
  * (EW gives w = 1, i.e. the gradient of the summed losses).
+ *
+ * The training scan reaches these (and the other methods: loss weighting, IMTL-G, Nash-MTL, ...)
+ * through the method registry in method-registry.ts.
  */
 import type { Random } from '../util/random.js';
 import { sumGrams } from './gram.js';
@@ -30,7 +33,7 @@ export const COMBINATION_METHODS: readonly CombinationMethod[] = ['ew', 'pcgrad'
 
 export interface CombinationOptions {
   /** Consumed by PCGrad only (one permutation of the other tasks per task, in task order). */
-  rng: Random;
+  rng: Pick<Random, 'permutation'>;
   /** CAGrad's c (the paper's α). Recon: 0.2 for MNIST/CityScapes, 0.4 for NYUv2. */
   cagradAlpha?: number;
 }
@@ -89,7 +92,7 @@ export function combinationWeights(method: CombinationMethod, gram: ArrayLike<nu
  * g_i^PC is tracked as a coefficient row over the original gradients, so every dot product comes
  * from G. Result: mean_i g_i^PC × T = Σ_i g_i^PC.
  */
-function pcgradWeights(G: Float64Array, T: number, rng: Random): Float64Array {
+function pcgradWeights(G: Float64Array, T: number, rng: Pick<Random, 'permutation'>): Float64Array {
   const out = new Float64Array(T);
   const row = new Float64Array(T);
   for (let i = 0; i < T; i++) {

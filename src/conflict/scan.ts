@@ -16,7 +16,7 @@ import { ConflictReportBuilder } from '../report/builder.js';
 import type { ConflictReport, CostPoint, SearchMethod } from '../report/schema.js';
 import { Random } from '../util/random.js';
 import { cosineFromGram, sumGrams, taskPairs } from './gram.js';
-import { combinationWeights } from './methods.js';
+import { createMethod, learnedParamName, type MethodInstance, type MethodOptionValues, type MethodState } from './method-registry.js';
 import { createOptimizer, type CombinedGradient, type OptimizerState } from './optimizer.js';
 import { learningRateAt } from './schedule.js';
 import { updateRunningStats } from './running-stats.js';
@@ -51,8 +51,10 @@ export interface ScanConfig {
   shard?: { index: number; count: number };
   /** Keep every per-step cosine (returned in the result for the sidecar file). */
   recordSteps?: boolean;
-  /** CAGrad's c. */
+  /** CAGrad's c (the same as methodOptions.alpha for cagrad). */
   cagradAlpha?: number;
+  /** Options of the combination method, as given (defaults are filled in by the registry). */
+  methodOptions?: MethodOptionValues;
   /** Costs of making the top-k layers task-specific, for the report's cost curve. */
   cost?: (layers: string[]) => { params: number; paramIncreasePct: number; macs: number; macIncreasePct: number };
 }
@@ -69,6 +71,8 @@ export interface ScanCheckpoint {
   params: Record<string, Float32Array>;
   runningStats: Record<string, Float32Array>;
   optimizer: OptimizerState | undefined;
+  /** State of the combination method (absent in checkpoints of older versions). */
+  method?: MethodState;
 }
 
 export interface ScanHooks {
@@ -131,6 +135,12 @@ export async function runScan(model: Model, tasks: readonly TaskSpec[], dataset:
     ? createOptimizer({ kind: config.optimizer.kind as 'sgd' | 'adam', lr: config.optimizer.lr, momentum: config.optimizer.momentum, weightDecay: config.optimizer.weightDecay })
     : undefined;
   if (optimizer && resume?.optimizer) optimizer.load(resume.optimizer);
+  const groups = layerGroups(layers);
+  const method = training ? createScanMethod(config, T, groups) : undefined;
+  if (method && resume) {
+    if (resume.method) method.load(resume.method);
+    else if (method.spec.stateful && resume.stepsDone > 0) throw new ReconError(`cannot resume: the checkpoint has no state for method ${config.method} (written by an older version)`);
+  }
   for (const [k, v] of Object.entries(resume?.runningStats ?? {})) running.set(k, v.slice());
 
   const builder = new ConflictReportBuilder({
@@ -173,6 +183,7 @@ export async function runScan(model: Model, tasks: readonly TaskSpec[], dataset:
     params: Object.fromEntries(params),
     runningStats: Object.fromEntries(running),
     optimizer: optimizer?.state(),
+    ...(method ? { method: method.state() } : {}),
   });
 
   let partialReason: string | undefined;
@@ -206,8 +217,14 @@ export async function runScan(model: Model, tasks: readonly TaskSpec[], dataset:
       record.cosines.push(cosines);
       record.wholeTrunk.push(wholeCos);
       record.losses.push(lossRow);
-      if (optimizer) {
-        applyUpdate(result, whole, { config, step, epoch, params, analysisParamTasks: analysis.paramTasks, taskNames, optimizer });
+      if (optimizer && method) {
+        applyUpdate(result, whole, { config, step, epoch, params, analysisParamTasks: analysis.paramTasks, taskNames, optimizer, method, groups });
+        if (method.afterUpdate) {
+          // FAMO: the losses of the same batch under the updated weights (an extra session run, as
+          // the reference trainers' extra forward pass); its BN batch statistics are not used.
+          const after = method.spec.needs.includes('losses-after-update') ? await session.run(feeds, paramFeeds) : undefined;
+          method.afterUpdate(after ? taskNames.map((t) => after.losses[t]!) : undefined);
+        }
         for (const s of result.batchStats) {
           updateRunningStats(runningOf(running, model, s.runningMean), s.mean);
           updateRunningStats(runningOf(running, model, s.runningVar), s.unbiasedVar);
@@ -252,6 +269,28 @@ export async function runScan(model: Model, tasks: readonly TaskSpec[], dataset:
   return { report, checkpoint: state, trainedModel, recorded };
 }
 
+/**
+ * Shared parameters partitioned by shared layer, in network order: each parameter belongs to the
+ * first shared layer that uses it, so per-layer methods (GradVac, GradNorm) see every shared
+ * parameter exactly once.
+ */
+function layerGroups(layers: readonly { name: string; params: string[] }[]): { name: string; params: string[] }[] {
+  const seen = new Set<string>();
+  const out: { name: string; params: string[] }[] = [];
+  for (const l of layers) {
+    const params = [...new Set(l.params)].filter((p) => !seen.has(p));
+    for (const p of params) seen.add(p);
+    if (params.length > 0) out.push({ name: l.name, params });
+  }
+  return out;
+}
+
+function createScanMethod(config: ScanConfig, T: number, groups: readonly { name: string }[]): MethodInstance {
+  const options: MethodOptionValues = { ...(config.methodOptions ?? {}) };
+  if (config.method === 'cagrad' && config.cagradAlpha !== undefined && options['alpha'] === undefined) options['alpha'] = config.cagradAlpha;
+  return createMethod(config.method, { tasks: T, groups: groups.map((g) => g.name) }, options);
+}
+
 function applyUpdate(
   result: GradientStep,
   wholeGram: Float64Array,
@@ -263,31 +302,49 @@ function applyUpdate(
     analysisParamTasks: Map<string, number[]>;
     taskNames: string[];
     optimizer: ReturnType<typeof createOptimizer>;
+    method: MethodInstance;
+    groups: readonly { name: string; params: string[] }[];
   },
 ): void {
   const T = ctx.taskNames.length;
-  const weights = combinationWeights(ctx.config.method, wholeGram, T, {
+  const needsGroups = ctx.method.spec.needs.includes('layer-grams');
+  const out = ctx.method.step({
+    step: ctx.step,
+    epoch: ctx.epoch,
+    losses: ctx.taskNames.map((t) => result.losses[t]!),
+    gram: wholeGram,
+    groupGrams: needsGroups ? ctx.groups.map((g) => sumGrams(g.params.map((p) => result.paramGrams.get(p)!), T)) : [],
     rng: new Random(ctx.config.seed * 1_000_003 + ctx.step),
-    ...(ctx.config.cagradAlpha !== undefined ? { cagradAlpha: ctx.config.cagradAlpha } : {}),
   });
+  const groupOf = new Map<string, number>();
+  if (out.perGroup) ctx.groups.forEach((g, k) => g.params.forEach((p) => groupOf.set(p, k)));
   // Each parameter's gradient is the weighted sum of its task gradients, combined by the
   // optimizer chunk by chunk inside its update sweep (no gradient-sized buffers per step).
   const grads = new Map<string, CombinedGradient>();
   for (const p of ctx.params.keys()) {
     const reaching = ctx.analysisParamTasks.get(p) ?? [];
+    const group = groupOf.get(p);
+    // Shared parameters get the method's combination (per layer group when it gives one); a
+    // task's own parameters its own gradient, times the method's loss weight if it has one.
+    const weights = reaching.length >= 2 ? (group !== undefined ? out.perGroup![group]! : out.shared) : out.taskSpecific;
     const parts: Float32Array[] = [];
     const partWeights: number[] = [];
     for (const t of reaching) {
       const gt = result.gradients.get(ctx.taskNames[t]!)?.get(p);
       if (!gt) continue;
-      // Shared parameters get the method's combination; a task's own parameters its own gradient.
       parts.push(gt);
-      partWeights.push(reaching.length >= 2 ? weights[t]! : 1);
+      partWeights.push(weights[t]!);
     }
     grads.set(p, { parts, weights: partWeights });
   }
   const lr = learningRateAt(ctx.epoch, { lr: ctx.config.optimizer.lr, milestones: ctx.config.optimizer.milestones, gamma: ctx.config.optimizer.gamma });
   ctx.optimizer.stepCombined(ctx.params, grads, lr);
+  // UW's log-variances and GradNorm's weights: trained by the same optimizer and schedule, like
+  // the reference implementations' nn.Parameters (weight decay included).
+  if (ctx.method.learned && out.learnedGradient) {
+    const name = learnedParamName(ctx.method.spec.name);
+    ctx.optimizer.stepCombined(new Map([[name, ctx.method.learned]]), new Map([[name, { parts: [out.learnedGradient], weights: [1] }]]), lr);
+  }
 }
 
 function runningOf(running: Map<string, Float32Array>, model: Model, name: string): Float32Array {

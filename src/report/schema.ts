@@ -41,7 +41,25 @@ export interface TaskInfo {
 }
 
 export type OptimizerName = 'sgd' | 'adam' | 'none';
-export type SearchMethod = 'ew' | 'pcgrad' | 'cagrad' | 'mgda';
+/** Combination methods of training scans (src/conflict/method-registry.ts). */
+export type SearchMethod =
+  | 'ew'
+  | 'uw'
+  | 'dwa'
+  | 'rlw'
+  | 'gls'
+  | 'famo'
+  | 'gradnorm'
+  | 'mgda'
+  | 'pcgrad'
+  | 'cagrad'
+  | 'imtl-g'
+  | 'nash-mtl'
+  | 'aligned-mtl'
+  | 'upgrad'
+  | 'dualproj'
+  | 'gradvac'
+  | 'fairgrad';
 export type BatchNormMode = 'train' | 'eval';
 
 export interface OptimizerSettings {
@@ -241,7 +259,7 @@ type Json = Record<string, unknown>;
 
 const ISO_TIMESTAMP = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})$/;
 const OPTIMIZERS: readonly OptimizerName[] = ['sgd', 'adam', 'none'];
-const METHODS: readonly SearchMethod[] = ['ew', 'pcgrad', 'cagrad', 'mgda'];
+const METHODS: readonly SearchMethod[] = ['ew', 'pcgrad', 'cagrad', 'mgda', 'uw', 'dwa', 'rlw', 'gls', 'famo', 'gradnorm', 'imtl-g', 'nash-mtl', 'aligned-mtl', 'upgrad', 'dualproj', 'gradvac', 'fairgrad'];
 const BN_MODES: readonly BatchNormMode[] = ['train', 'eval'];
 
 /** Walks the JSON with the current field path, so every error names the exact field. */

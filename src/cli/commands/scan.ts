@@ -9,7 +9,8 @@ import { CostModel } from '../../rewrite/recon.js';
 import { runScan, type ScanCheckpoint, type ScanConfig, type ScanResult } from '../../conflict/scan.js';
 import { checkpointPaths, loadCheckpoint, saveCheckpoint } from '../../conflict/checkpoint.js';
 import { writeConflictReport } from '../../report/io.js';
-import type { ConflictReport, SearchMethod } from '../../report/schema.js';
+import type { ConflictReport } from '../../report/schema.js';
+import { ELEMENTWISE_METHODS, isMethodName, METHOD_NAMES, parseMethodOptions, type MethodOptionValues } from '../../conflict/method-registry.js';
 import { renderRankingTable } from '../../report/table.js';
 import { listOption, numberOption, optionValue, type ParsedArgs } from '../args.js';
 import type { Command, CommandIO } from '../command.js';
@@ -31,8 +32,9 @@ export const SCAN_OPTIONS = [
   { name: 'weight-decay', value: 'x', description: 'L2 weight decay (default 0)' },
   { name: 'milestones', value: 'e1,e2', description: 'epochs at which the learning rate is multiplied by --gamma' },
   { name: 'gamma', value: 'x', description: 'learning-rate decay factor (default 0.1)' },
-  { name: 'method', value: 'ew|pcgrad|cagrad|mgda', description: 'how task gradients of shared parameters are combined (default ew)' },
-  { name: 'cagrad-alpha', value: 'c', description: 'CAGrad\'s c (default 0.2)' },
+  { name: 'method', value: 'NAME', description: `how task gradients are combined (default ew): ${METHOD_NAMES.join(', ')} (README: recon scan)` },
+  { name: 'method-opt', value: 'key=value', description: 'a hyper-parameter of --method, e.g. alpha=1.5 for gradnorm (repeatable; README lists them)', repeatable: true },
+  { name: 'cagrad-alpha', value: 'c', description: 'CAGrad\'s c (default 0.2; same as --method-opt alpha=c)' },
 ];
 
 export const scanCommand: Command = {
@@ -76,8 +78,13 @@ export function scanConfig(args: ParsedArgs, modelPath: string, dataPath: string
   const cmd = 'scan';
   const optimizer = (optionValue(args, 'optimizer') ?? 'sgd') as ScanConfig['optimizer']['kind'];
   if (!['sgd', 'adam', 'none'].includes(optimizer)) throw new ReconError(`--optimizer must be sgd, adam or none, got "${optimizer}"`);
-  const method = (optionValue(args, 'method') ?? 'ew') as SearchMethod;
-  if (!['ew', 'pcgrad', 'cagrad', 'mgda'].includes(method)) throw new ReconError(`--method must be ew, pcgrad, cagrad or mgda, got "${method}"`);
+  const method = optionValue(args, 'method') ?? 'ew';
+  const elementwise = ELEMENTWISE_METHODS[method.toLowerCase()];
+  if (elementwise) throw new ReconError(`--method ${method} is not available: ${elementwise}, which the per-layer Gram design does not provide (see README Limitations)`);
+  if (!isMethodName(method)) throw new ReconError(`--method must be one of ${METHOD_NAMES.join(', ')}; got "${method}"`);
+  const methodOptions = methodOptionsArg(args, method);
+  const cagradAlpha = optionValue(args, 'cagrad-alpha');
+  if (cagradAlpha !== undefined && method === 'cagrad') parseMethodOptions('cagrad', { alpha: cagradAlpha });
   const S = listOption(args, 'S').map(Number);
   if (S.some((s) => !(s >= -1 && s <= 1))) throw new ReconError('--S values must lie in [-1, 1]');
   const shardText = optionValue(args, 'shard');
@@ -112,6 +119,7 @@ export function scanConfig(args: ParsedArgs, modelPath: string, dataPath: string
       gamma: numberOption(args, 'gamma', 0.1, cmd),
     },
     method,
+    ...(Object.keys(methodOptions).length > 0 ? { methodOptions } : {}),
     S: S.length > 0 ? S : DEFAULT_S,
     batchNorm: bnArg(args, 'train'),
     device: runtime.device,
@@ -120,6 +128,17 @@ export function scanConfig(args: ParsedArgs, modelPath: string, dataPath: string
     recordSteps: args.flags.has('record-steps'),
     ...(optionValue(args, 'cagrad-alpha') !== undefined ? { cagradAlpha: numberOption(args, 'cagrad-alpha', 0.2, cmd) } : {}),
   };
+}
+
+/** `--method-opt key=value` (repeatable, or comma-separated), validated against the method's options. */
+function methodOptionsArg(args: ParsedArgs, method: Parameters<typeof parseMethodOptions>[0]): MethodOptionValues {
+  const given: Record<string, string> = {};
+  for (const item of listOption(args, 'method-opt')) {
+    const eq = item.indexOf('=');
+    if (eq <= 0) throw new ReconError(`--method-opt must be key=value, got "${item}"`);
+    given[item.slice(0, eq).trim()] = item.slice(eq + 1).trim();
+  }
+  return parseMethodOptions(method, given);
 }
 
 /**

@@ -16,7 +16,7 @@ import { runWithInterrupts, SCAN_OPTIONS, scanConfig } from './scan.js';
 export const trainCommand: Command = {
   name: 'train',
   summary: 'Train every parameter of a multi-task model (e.g. original vs rewritten, same method) and report per-task test metrics.',
-  usage: 'recon train model.onnx --tasks spec.json --data train.npz --eval test.npz [--epochs E] [--method ew|pcgrad|cagrad|mgda] [--reinit] -o trained.onnx',
+  usage: 'recon train model.onnx --tasks spec.json --data train.npz --eval test.npz [--epochs E] [--method NAME [--method-opt key=value]] [--reinit] -o trained.onnx',
   options: [
     ...TASK_OPTIONS,
     ...SCAN_OPTIONS,
