@@ -8,8 +8,8 @@
  *    module that survives the export is a layer of the same name and size, shared flags agree;
  *  - grads: one gradient-session run on the committed batch gives PyTorch's losses and, per shared
  *    module, the norms and cosines of the task gradients (tolerances derived by the generator);
- *  - sgd (opset 17, no folding, BN train or no BN): three SGD steps give PyTorch's losses and
- *    parameter norms.
+ *  - scan (opset 17, no folding, BN train or no BN): a three-step `runScan` (ew, SGD) gives
+ *    PyTorch's losses and parameter norms.
  */
 import { readdirSync, readFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
@@ -21,7 +21,8 @@ import { parseTaskSpec, type TaskSpec } from '../../src/analysis/task-spec.js';
 import { analyzeModel } from '../../src/analysis/analyze.js';
 import { createGradientSession } from '../../src/runtime/gradient-session.js';
 import { cosineFromGram, normsFromGram, taskPairs } from '../../src/conflict/gram.js';
-import { createOptimizer } from '../../src/conflict/optimizer.js';
+import { runScan } from '../../src/conflict/scan.js';
+import { makeDataset } from '../../src/data/dataset.js';
 
 type ModuleStatus = 'exact' | 'transformed' | 'fused' | 'fused-away' | 'folded' | 'dropped';
 
@@ -187,57 +188,52 @@ describe('conformance corpus (PyTorch exports)', () => {
 
         if (!e.sgd) continue;
         const sgd = e.sgd;
-        it(`${label} sgd`, async () => {
+        it(`${label} scan`, async () => {
           const model = loadModel(path);
           const tasks = loadTasks(dir, ref);
           const analysis = analyzeModel(model, tasks);
-          const trainable = [...new Set(analysis.layers.flatMap((l) => l.params))];
-          const session = createGradientSession(model, tasks, {
+          const batch = loadBatch(join(dir, ref.batch));
+          const dataset = makeDataset(batch, ref.batch);
+          // Recon's search phase as `recon scan` runs it: ew (sum of the losses), SGD, the same batch
+          // every step (one batch of its full size, no shuffling).
+          const result = await runScan(model, tasks, dataset, {
+            modelPath: path,
+            dataPath: ref.batch,
+            steps: sgd.steps,
+            batchSize: dataset.length,
+            seed: 0,
+            shuffle: false,
+            optimizer: { kind: 'sgd', lr: sgd.lr, momentum: sgd.momentum, weightDecay: sgd.weightDecay, milestones: [], gamma: 0.1 },
+            method: 'ew',
+            S: [0],
             batchNorm: 'train',
-            trainableParams: trainable,
-            graphOptimizationLevel: 'basic',
+            device: 'cpu',
           });
-          try {
-            const params = new Map(trainable.map((p) => [p, model.graph.initializers.get(p)!.data('float32').slice()]));
-            const optimizer = createOptimizer({ kind: 'sgd', lr: sgd.lr, momentum: sgd.momentum, weightDecay: sgd.weightDecay });
-            const batch = loadBatch(join(dir, ref.batch));
-            for (let s = 0; s < sgd.steps; s++) {
-              const feeds: Record<string, HostTensor> = {};
-              for (const [p, v] of params) feeds[p] = { dtype: 'float32', dims: model.graph.initializers.get(p)!.dims.slice(), data: v };
-              const step = await session.run(batch, feeds);
-              tasks.forEach((t, i) => {
-                expect(relErr(step.losses[t.name]!, sgd.losses[s]![i]!), `step ${s} loss ${t.name}`).toBeLessThan(1e-4);
-              });
-              // ew: the gradient of the sum of the task losses.
-              const grads = new Map<string, Float32Array>();
-              for (const perTask of step.gradients.values()) {
-                for (const [p, g] of perTask) {
-                  const acc = grads.get(p) ?? new Float32Array(g.length);
-                  for (let k = 0; k < g.length; k++) acc[k]! += g[k]!;
-                  grads.set(p, acc);
-                }
-              }
-              optimizer.step(params, grads, sgd.lr);
+          const losses = result.checkpoint.losses;
+          expect(losses).toHaveLength(sgd.steps);
+          for (let s = 0; s < sgd.steps; s++) {
+            tasks.forEach((t, i) => {
+              expect(relErr(losses[s]![i]!, sgd.losses[s]![i]!), `step ${s} loss ${t.name}: ${losses[s]![i]} vs ${sgd.losses[s]![i]}`).toBeLessThan(1e-4);
+            });
+          }
+          const params = result.checkpoint.params;
+          const layers = new Map(analysis.layers.map((l) => [l.name, l]));
+          for (const m of e.modules) {
+            if (m.status !== 'exact' && m.status !== 'transformed') continue;
+            const layer = layers.get(m.name);
+            expect(layer, `no layer named "${m.name}"`).toBeDefined();
+            let sq = 0;
+            let sq0 = 0;
+            for (const p of new Set(layer!.params)) {
+              expect(params[p], `the scan did not train "${p}" (layer ${m.name})`).toBeDefined();
+              for (const v of params[p]!) sq += v * v;
+              for (const v of model.graph.initializers.get(p)!.data('float32')) sq0 += v * v;
             }
-            const layers = new Map(analysis.layers.map((l) => [l.name, l]));
-            for (const m of e.modules) {
-              if (m.status !== 'exact' && m.status !== 'transformed') continue;
-              const layer = layers.get(m.name);
-              expect(layer, `no layer named "${m.name}"`).toBeDefined();
-              let sq = 0;
-              let sq0 = 0;
-              for (const p of new Set(layer!.params)) {
-                for (const v of params.get(p)!) sq += v * v;
-                for (const v of model.graph.initializers.get(p)!.data('float32')) sq0 += v * v;
-              }
-              const ours = Math.sqrt(sq);
-              const want = sgd.moduleNorms[m.name]!;
-              // Sensitive to the update itself, not only to the (unchanged) bulk of the weights.
-              const tol = 1e-5 * want + 1e-3 * Math.abs(want - Math.sqrt(sq0));
-              expect(Math.abs(ours - want), `${m.name}: |θ| after ${sgd.steps} steps ${ours} vs ${want}`).toBeLessThanOrEqual(tol);
-            }
-          } finally {
-            await session.release();
+            const ours = Math.sqrt(sq);
+            const want = sgd.moduleNorms[m.name]!;
+            // Sensitive to the update itself, not only to the (unchanged) bulk of the weights.
+            const tol = 1e-5 * want + 1e-3 * Math.abs(want - Math.sqrt(sq0));
+            expect(Math.abs(ours - want), `${m.name}: |θ| after ${sgd.steps} steps ${ours} vs ${want}`).toBeLessThanOrEqual(tol);
           }
         });
       }
