@@ -3,7 +3,11 @@
  *
  * - ONNX I/O and graph IR: loadModel, saveModel, Model, Graph, Node, Tensor, GraphBuilder
  * - Analysis: resolveTasks, analyzeModel, inferShapes
- * - Gradients: createGradientSession
+ * - Gradients: createGradientSession, GradientRegistry / createDefaultRegistry (rules)
+ * - Search and training: runScan, createOptimizer, evaluateModel, reinitialize
+ * - Rewrite: reconRewrite, rewrite, verify, selectLayers, CostModel
+ * - Reports: ConflictReportBuilder, read/write, HTML/CSV/table renderers, compareReports, mergeReports
+ * - Data: loadDataset, makeDataset, readNpz/writeNpz, Multi-Fashion+MNIST
  */
 export { loadModel, type LoadOptions } from './onnx/load.js';
 export { saveModel, serializeModel, type SaveOptions } from './onnx/save.js';
@@ -29,3 +33,41 @@ export { readNpz, writeNpz } from './data/npz.js';
 export { readNpy, writeNpy } from './data/npy.js';
 export { cosineFromGram, normsFromGram, taskPairs } from './conflict/gram.js';
 export { buildGradsReport, type GradsReport } from './conflict/grads-report.js';
+
+// Rewrite: Recon's branching by layer name, the general rewrite, verification, selection and cost.
+export { reconRewrite, CostModel, type ReconCost, type ReconRewriteResult } from './rewrite/recon.js';
+export { rewrite, carryShapes } from './rewrite/rewrite.js';
+export { verify, randomFeeds, type VerifyOptions, type VerifyResult } from './rewrite/verify.js';
+export { selectLayers, rankByScore, parseLayerList, resolveLayerNames, type SelectionRule, type LayerSelection, type RankedLayer } from './rewrite/select.js';
+export { countMacs, countParameters, type ModelCost } from './rewrite/cost.js';
+export { readProvenance, PROVENANCE_KEY } from './rewrite/provenance.js';
+export type { RewriteSelection, RewriteResult, RewriteSummary, RewriteOptions, LayerRef, TaskRef } from './rewrite/types.js';
+
+// Search and training: the scan (Recon's search phase), optimizers, combination methods, evaluation.
+export { runScan, withWeights, type ScanConfig, type ScanHooks, type ScanResult, type ScanCheckpoint } from './conflict/scan.js';
+export { createOptimizer, type Optimizer } from './conflict/optimizer.js';
+export { evaluateModel, formatMetrics, type TaskMetrics } from './train/evaluate.js';
+export { reinitialize } from './train/reinit.js';
+
+// Reports: build, read, write, render, compare, merge.
+export {
+  ConflictReportBuilder,
+  readConflictReport,
+  writeConflictReport,
+  renderHtmlReport,
+  renderConflictCsv,
+  renderRankingTable,
+  compareReports,
+  renderCompareText,
+  mergeReports,
+  type ConflictReport,
+} from './report/index.js';
+
+// Data sets.
+export { makeDataset, takeRows, batchIndices } from './data/dataset.js';
+export { buildMultiFashionMnist, writeMultiFashionMnist } from './data/multi-fashion-mnist.js';
+
+// Gradient rules: the registry users extend with their own rules.
+export { GradientRegistry } from './autodiff/registry.js';
+export { createDefaultRegistry } from './autodiff/register-all.js';
+export type { GradientRule, GradientContext, InputGradients } from './autodiff/types.js';
