@@ -13,6 +13,7 @@ import type { GradientRegistry } from './registry.js';
 import { decomposeTrainingBatchNorm } from './rules/normalization.js';
 import { upgradeOpset } from './opset-upgrade.js';
 import { foldConstants } from './fold-constants.js';
+import { lowerForCuda } from './lower-cuda.js';
 import { lowerConvolution } from './rules/conv.js';
 import { lowerRecurrentModel } from './lower-recurrent.js';
 
@@ -33,6 +34,8 @@ export interface GradientGraphOptions {
    * always when the weights are fed as inputs, as in training).
    */
   lowerConvolutions?: boolean;
+  /** Rewrite forward ops the CUDA provider has no kernel for into ones it has (CUDA graphs only). */
+  lowerForCuda?: boolean;
 }
 
 export interface GradientGraph {
@@ -64,6 +67,7 @@ export async function buildGradientGraph(source: Model, options: GradientGraphOp
   // Constant subgraphs (Resize scales built by Concat of Constants, shapes of this batch, masks)
   // become initializers, so rules can read them as build-time values. Parameters stay as they are.
   await foldConstants(model, { keep: new Set([...options.gramParams, ...(options.trainableParams ?? [])]), feeds: options.feeds });
+  if (options.lowerForCuda) await lowerForCuda(model, options.feeds);
   // RNN/GRU/LSTM have no gradient rules: unrolled over the static sequence length into standard ops.
   await lowerRecurrentModel(model, options.feeds);
 

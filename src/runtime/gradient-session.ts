@@ -4,6 +4,8 @@ import type { TaskSpec } from '../analysis/task-spec.js';
 import { analyzeModel, type ModelAnalysis } from '../analysis/analyze.js';
 import { buildGradientGraph, type GradientGraph } from '../autodiff/gradient-graph.js';
 import { createDefaultRegistry } from '../autodiff/register-all.js';
+import type { GradientRegistry } from '../autodiff/registry.js';
+import { cudaStatus } from './cuda.js';
 import { sumGrams } from '../conflict/gram.js';
 import type { HostTensor } from './host-tensor.js';
 import { RuntimeSession, type SessionOptions } from './session.js';
@@ -14,6 +16,8 @@ export interface GradientSessionOptions extends SessionOptions {
   rawGradients?: boolean;
   /** Feed these parameters as inputs and return their per-task gradients (for training). */
   trainableParams?: readonly string[];
+  /** Gradient rules (default: `createDefaultRegistry()`); register your own rules on a copy. */
+  registry?: GradientRegistry;
 }
 
 export interface GradientStep {
@@ -88,7 +92,8 @@ export class GradientSession {
   }
 
   async release(): Promise<void> {
-    for (const s of this.sessions.values()) await (await s).session.release();
+    // A session whose graph failed to build has nothing to release (its error went to run()).
+    for (const s of this.sessions.values()) await s.then((x) => x.session.release(), () => undefined);
     this.sessions.clear();
   }
 
@@ -96,6 +101,20 @@ export class GradientSession {
     if (!this.options.trainableParams?.includes(name)) return undefined;
     const t = this.model.graph.initializers.get(name)!;
     return { dtype: 'float32', dims: t.dims.slice(), data: t.data('float32') };
+  }
+
+  /**
+   * The device the session will run on, decided before building the graph: `auto` lands on CPU
+   * when the CUDA provider's files or libraries are missing (what RuntimeSession checks first).
+   */
+  private get effectiveDevice(): 'cpu' | 'cuda' {
+    const d = this.options.device ?? 'cpu';
+    if (d === 'cpu') return 'cpu';
+    if (d === 'auto') {
+      const status = cudaStatus();
+      return status.missingProviderFiles.length > 0 || status.missingLibraries.length > 0 ? 'cpu' : 'cuda';
+    }
+    return 'cuda';
   }
 
   private sessionFor(batch: Record<string, HostTensor>): Promise<{ graph: GradientGraph; session: RuntimeSession }> {
@@ -112,10 +131,12 @@ export class GradientSession {
           trainableParams: this.options.trainableParams,
           rawGradients: this.options.rawGradients,
           batchNorm: this.options.batchNorm ?? 'train',
-          registry: createDefaultRegistry(),
+          registry: this.options.registry ?? createDefaultRegistry(),
           feeds: batch,
-          // The lowering is tuned for onnxruntime's CPU kernels; the CUDA EP keeps cuDNN's Conv.
-          lowerConvolutions: (this.options.device ?? 'cpu') === 'cpu',
+          // The convolution lowering is tuned for onnxruntime's CPU kernels (the CUDA EP keeps
+          // cuDNN's Conv); the CUDA lowering replaces ops the CUDA EP has no kernel for.
+          lowerConvolutions: this.effectiveDevice === 'cpu',
+          lowerForCuda: this.effectiveDevice === 'cuda',
         });
         const session = await RuntimeSession.create(serializeModel(graph.model), this.options);
         return { graph, session };

@@ -471,6 +471,7 @@ export async function forecastGradientGraph(model: Model, tasks: readonly TaskSp
     registry: createDefaultRegistry(),
     feeds: options.feeds,
     lowerConvolutions: false,
+    lowerForCuda: true,
   });
   const feeds: Record<string, HostTensor> = { ...options.feeds };
   for (const p of options.trainableParams ?? []) {
