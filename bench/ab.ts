@@ -13,7 +13,15 @@ const train = args.includes('--train');
 const [model, batch, rounds, ...variants] = args.filter((a) => a !== '--train');
 const parsed = variants.map((v) => {
   const [name, env = ''] = v.split(':');
-  return { name: name!, env: Object.fromEntries(env.split(',').filter(Boolean).map((kv) => kv.split('=') as [string, string])) };
+  return {
+    name: name!,
+    env: Object.fromEntries(
+      env
+        .split(',')
+        .filter(Boolean)
+        .map((kv) => kv.split('=') as [string, string]),
+    ),
+  };
 });
 const results = new Map<string, { ms: number[]; rss: number[] }>(parsed.map((p) => [p.name, { ms: [], rss: [] }]));
 for (let r = 0; r < Number(rounds); r++) {

@@ -42,7 +42,11 @@ const cases: Case[] = [
   { name: 'layer4.0 s2', c: 256, m: 512, hw: 3, k: 3, s: 2, p: 1 },
 ];
 
-async function time(c: Case, which: 'fwd' | 'dx' | 'dw', variant: { dw: typeof convGradientSettings.weightGradient; dx: typeof convGradientSettings.inputGradient; split: typeof convGradientSettings.split }): Promise<number> {
+async function time(
+  c: Case,
+  which: 'fwd' | 'dx' | 'dw',
+  variant: { dw: typeof convGradientSettings.weightGradient; dx: typeof convGradientSettings.inputGradient; split: typeof convGradientSettings.split },
+): Promise<number> {
   Object.assign(convGradientSettings, { weightGradient: variant.dw, inputGradient: variant.dx, split: variant.split });
   const out = Math.floor((c.hw + 2 * c.p - c.k) / c.s) + 1;
   const xShape = [batch, c.c, c.hw, c.hw];
@@ -100,7 +104,13 @@ for (const c of cases.filter((k) => !only || k.name.startsWith(only))) {
     convGradientSettings.split = 'auto';
     const out = Math.floor((c.hw + 2 * c.p - c.k) / c.s) + 1;
     const geo: ConvGeometry = { kernel: [c.k, c.k], strides: [c.s, c.s], dilations: [1, 1], padsBegin: [c.p, c.p], padsEnd: [c.p, c.p], group: 1 };
-    const blocks = im2colBlockCount(which === 'dx' ? 'input' : which === 'dw' ? 'weight' : 'forward', geo, [batch, c.c, c.hw, c.hw], [batch, c.m, out, out], !train);
+    const blocks = im2colBlockCount(
+      which === 'dx' ? 'input' : which === 'dw' ? 'weight' : 'forward',
+      geo,
+      [batch, c.c, c.hw, c.hw],
+      [batch, c.m, out, out],
+      !train,
+    );
     console.log(`| ${c.name} | ${which} | ${ms.join(' | ')} | ${blocks} |`);
   }
 }

@@ -89,25 +89,35 @@ if (args[0] === '--worker') {
 }
 
 function lastJsonLine(out: string): Measurement {
-  const line = out.trim().split('\n').filter((l) => l.startsWith('{')).pop();
+  const line = out
+    .trim()
+    .split('\n')
+    .filter((l) => l.startsWith('{'))
+    .pop();
   if (!line) throw new Error(`no result in:\n${out}`);
   return JSON.parse(line) as Measurement;
 }
 
 function ours(kind: 'grads' | 'train', name: string, batch: number, root?: string): Measurement {
   const script = root ? `${root}/bench/grads.ts` : process.argv[1]!;
-  const r = spawnSync(process.execPath, [...process.execArgv, script, '--worker', kind, name, String(batch), '--steps', String(steps), '--threads', String(threads)], {
-    encoding: 'utf8',
-    maxBuffer: 1 << 26,
-    ...(root ? { cwd: root } : {}),
-  });
+  const r = spawnSync(
+    process.execPath,
+    [...process.execArgv, script, '--worker', kind, name, String(batch), '--steps', String(steps), '--threads', String(threads)],
+    {
+      encoding: 'utf8',
+      maxBuffer: 1 << 26,
+      ...(root ? { cwd: root } : {}),
+    },
+  );
   if (r.status !== 0) throw new Error(`worker ${kind} ${name} ${batch} failed:\n${r.stderr}`);
   return lastJsonLine(r.stdout);
 }
 
 function torch(kind: 'grads' | 'train', name: string, batch: number): Measurement {
   const extra = kind === 'train' ? ['--train'] : [];
-  const r = spawnSync('/usr/bin/python3', ['bench/torch_peer.py', name, String(batch), '--threads', String(threads), '--steps', String(steps), ...extra], { encoding: 'utf8' });
+  const r = spawnSync('/usr/bin/python3', ['bench/torch_peer.py', name, String(batch), '--threads', String(threads), '--steps', String(steps), ...extra], {
+    encoding: 'utf8',
+  });
   if (r.status !== 0) throw new Error(`torch peer ${name} ${batch} failed:\n${r.stderr}`);
   return lastJsonLine(r.stdout);
 }

@@ -20,7 +20,12 @@ const training = createGradientSession(model, tasks, { batchNorm: 'train', train
 const gramOnly = createGradientSession(model, tasks, { batchNorm: 'train', intraOpThreads: 2, ...benchSessionOptions() });
 const before = createOptimizer({ kind: 'sgd', lr: 0.01 });
 const after = createOptimizer({ kind: 'sgd', lr: 0.01 });
-const times: Record<string, number[]> = { 'run, Gram only': [], 'run, params in / grads out': [], 'update before (combine + step)': [], 'update now (stepCombined)': [] };
+const times: Record<string, number[]> = {
+  'run, Gram only': [],
+  'run, params in / grads out': [],
+  'update before (combine + step)': [],
+  'update now (stepCombined)': [],
+};
 const time = async (key: string, f: () => unknown): Promise<void> => {
   const t = performance.now();
   await f();

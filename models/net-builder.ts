@@ -116,7 +116,12 @@ export class NetBuilder {
   }
 
   int64s(scope: ModuleScope, values: readonly number[]): string {
-    return this.constant(scope, 'int64', [values.length], BigInt64Array.from(values, (v) => BigInt(v)));
+    return this.constant(
+      scope,
+      'int64',
+      [values.length],
+      BigInt64Array.from(values, (v) => BigInt(v)),
+    );
   }
 
   /** nn.Conv2d; the weight gets torchvision's Kaiming-normal (fan_out) init, the bias PyTorch's default. */

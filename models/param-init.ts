@@ -1,10 +1,7 @@
 import { Random } from '../src/util/random.js';
 
 /** How a parameter or buffer is filled; mirrors the PyTorch initialisers the models use. */
-export type ParamInit =
-  | { kind: 'constant'; value: number }
-  | { kind: 'normal'; std: number }
-  | { kind: 'uniform'; bound: number };
+export type ParamInit = { kind: 'constant'; value: number } | { kind: 'normal'; std: number } | { kind: 'uniform'; bound: number };
 
 /** torchvision ResNet's `kaiming_normal_(mode='fan_out', nonlinearity='relu')`: std = √(2 / fan_out). */
 export function kaimingNormalFanOut(outChannels: number, kernelElements: number): ParamInit {

@@ -32,9 +32,12 @@ async function main(): Promise<number> {
   const extra = process.argv.slice(2);
   const has = (flag: string): boolean => extra.includes(flag);
   const args = [
-    'run', MODEL,
-    '--tasks', TASKS,
-    '--data', join(DATA, 'train.npz'),
+    'run',
+    MODEL,
+    '--tasks',
+    TASKS,
+    '--data',
+    join(DATA, 'train.npz'),
     ...(has('--search-steps') || has('--search-epochs') ? [] : ['--search-steps', '80']),
     ...(has('--batch-size') ? [] : ['--batch-size', '64']),
     ...(has('--S') ? [] : ['--S', '-0.02']),

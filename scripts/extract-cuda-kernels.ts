@@ -153,7 +153,14 @@ function preprocess(src: string, defined: ReadonlySet<string>): { text: string; 
       case 'define': {
         if (!active()) break;
         const m = /^(\w+)\(([^)]*)\)\s?(.*)$/.exec(rest);
-        if (m) macros.set(m[1]!, { params: m[2]!.split(',').map((p) => p.trim()).filter(Boolean), body: m[3]! });
+        if (m)
+          macros.set(m[1]!, {
+            params: m[2]!
+              .split(',')
+              .map((p) => p.trim())
+              .filter(Boolean),
+            body: m[3]!,
+          });
         break;
       }
       default:
@@ -417,9 +424,13 @@ function parseOperatorKernels(md: string, notes: Set<string>): { ranges: MdRange
     if (cells.length < 6 || !/^\s*(\d+\+?|\[\d+, \d+\])\s*$/.test(cells[3]!)) continue;
     if (cells[1]) {
       op = cells[1].trim();
-      const alternatives = cells[2]!.split('<br><br>or<br><br>').map((alt) =>
-        [...alt.matchAll(/\*(in|out)\* ([\w.]+?)(?:\.\.\.)?:\*\*(.+?)\*\*/g)].map((p): Param => ({ io: p[1] as 'in' | 'out', name: p[2]!, type: mdType(p[3]!) })),
-      );
+      const alternatives = cells[2]!
+        .split('<br><br>or<br><br>')
+        .map((alt) =>
+          [...alt.matchAll(/\*(in|out)\* ([\w.]+?)(?:\.\.\.)?:\*\*(.+?)\*\*/g)].map(
+            (p): Param => ({ io: p[1] as 'in' | 'out', name: p[2]!, type: mdType(p[3]!) }),
+          ),
+        );
       signatures.set(`${domain}|${op}`, alternatives);
     }
     const v = cells[3]!.trim();
@@ -478,7 +489,10 @@ function main(): void {
 
   // One range per (op, domain, since, until): type constraints from the generated docs, CPU
   // memory types as the union over the range's (typed) kernel definitions.
-  const ranges = new Map<string, { op: string; domain: string; since: number; until: number | null; constraints: Record<string, string[]> | null; cpuInputs: number[]; cpuOutputs: number[] }>();
+  const ranges = new Map<
+    string,
+    { op: string; domain: string; since: number; until: number | null; constraints: Record<string, string[]> | null; cpuInputs: number[]; cpuOutputs: number[] }
+  >();
   let withoutDefinition = 0;
   for (const k of kernels) {
     const key = rangeKey(k);
@@ -502,10 +516,13 @@ function main(): void {
     }
   }
   for (const md of mdRanges) {
-    if (md.domain !== 'com.ms.internal.nhwc' && !ranges.has(rangeKey(md))) notes.add(`OperatorKernels.md lists ${md.domain || 'ai.onnx'} ${md.op} [${md.since}, ${md.until ?? '∞'}], which the registration tables do not register`);
+    if (md.domain !== 'com.ms.internal.nhwc' && !ranges.has(rangeKey(md)))
+      notes.add(`OperatorKernels.md lists ${md.domain || 'ai.onnx'} ${md.op} [${md.since}, ${md.until ?? '∞'}], which the registration tables do not register`);
   }
   if (withoutDefinition > 0) {
-    notes.add(`${withoutDefinition} of ${kernels.length} registrations have no kernel definition the macro expander could match (defined through headers or generic templates): they are taken to keep every input and output in GPU memory`);
+    notes.add(
+      `${withoutDefinition} of ${kernels.length} registrations have no kernel definition the macro expander could match (defined through headers or generic templates): they are taken to keep every input and output in GPU memory`,
+    );
   }
 
   const usedSignatures = Object.fromEntries(
@@ -514,19 +531,30 @@ function main(): void {
   const schemaVersions = parseChangelog(show(args.onnx, onnxCommit, 'docs/Changelog.md'));
 
   // How the table is matched, so a reader of the JSON alone knows its limits.
-  notes.add('kernels[].types is the registered type of a typed kernel (C++ names mapped to ONNX ones: float → float32, MLFloat16 → float16, …) and null for an untyped kernel, whose type constraints are in ranges[].constraints');
-  notes.add('ranges[].constraints are the union over a range\'s typed registrations (docs/OperatorKernels.md lists them so): kernels typed on a combination (OneHot, RMSNormalization, two-typed DequantizeLinear) are matched per type variable, not per combination');
-  notes.add('signatures[] hold every schema form of an op as OperatorKernels.md prints them (not tied to a version): a node fits when one form binds its element types consistently');
+  notes.add(
+    'kernels[].types is the registered type of a typed kernel (C++ names mapped to ONNX ones: float → float32, MLFloat16 → float16, …) and null for an untyped kernel, whose type constraints are in ranges[].constraints',
+  );
+  notes.add(
+    "ranges[].constraints are the union over a range's typed registrations (docs/OperatorKernels.md lists them so): kernels typed on a combination (OneHot, RMSNormalization, two-typed DequantizeLinear) are matched per type variable, not per combination",
+  );
+  notes.add(
+    'signatures[] hold every schema form of an op as OperatorKernels.md prints them (not tied to a version): a node fits when one form binds its element types consistently',
+  );
   const provenance = {
     repo: `https://github.com/${args.ortRepo}`,
     tag: /^v\d/.test(args.ortRev) ? args.ortRev : null,
     commit,
     version,
-    files: [...tableFiles, 'onnxruntime/core/providers/cuda/**/*.cc, onnxruntime/contrib_ops/cuda/**/*.cc (kernel definitions: CPU memory types)', 'docs/OperatorKernels.md (type constraints, signatures)'],
+    files: [
+      ...tableFiles,
+      'onnxruntime/core/providers/cuda/**/*.cc, onnxruntime/contrib_ops/cuda/**/*.cc (kernel definitions: CPU memory types)',
+      'docs/OperatorKernels.md (type constraints, signatures)',
+    ],
     onnx: { repo: 'https://github.com/onnx/onnx', tag: args.onnxRev, commit: onnxCommit, file: 'docs/Changelog.md (schema versions of the default domain)' },
     extractedAt: new Date().toISOString(),
     extractor: 'scripts/extract-cuda-kernels.ts',
-    buildAssumptions: 'default release build: USE_CUDA_MINIMAL, DISABLE_CONTRIB_OPS, DISABLE_FLOAT8_TYPES, DISABLE_FLOAT4_TYPES, DISABLE_GENERATION_OPS undefined; ENABLE_TRAINING_OPS, ENABLE_ATEN, ORT_USE_NCCL, USE_INT4_KV_CACHE, USE_FP8_KV_CACHE, ENABLE_CUDA_NHWC_OPS undefined (NHWC kernels are only used with prefer_nhwc)',
+    buildAssumptions:
+      'default release build: USE_CUDA_MINIMAL, DISABLE_CONTRIB_OPS, DISABLE_FLOAT8_TYPES, DISABLE_FLOAT4_TYPES, DISABLE_GENERATION_OPS undefined; ENABLE_TRAINING_OPS, ENABLE_ATEN, ORT_USE_NCCL, USE_INT4_KV_CACHE, USE_FP8_KV_CACHE, ENABLE_CUDA_NHWC_OPS undefined (NHWC kernels are only used with prefer_nhwc)',
     notes: [...args.notes, ...[...notes].sort()],
   };
   const rangeList = [...ranges.values()].sort((a, b) => cmp(a, b));
@@ -553,7 +581,9 @@ function main(): void {
     '',
   ];
   writeFileSync(args.out, lines.join('\n'));
-  process.stdout.write(`${kernels.length} registrations, ${rangeList.length} ranges, ${Object.keys(schemaVersions).length} ops with schema versions → ${args.out}\n`);
+  process.stdout.write(
+    `${kernels.length} registrations, ${rangeList.length} ranges, ${Object.keys(schemaVersions).length} ops with schema versions → ${args.out}\n`,
+  );
   for (const n of provenance.notes) process.stdout.write(`note: ${n}\n`);
 }
 

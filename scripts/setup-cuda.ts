@@ -45,7 +45,9 @@ function main(argv: string[]): number {
     return 1;
   }
   if (version !== PINNED_ONNXRUNTIME) {
-    console.error(`setup:cuda: the provider is built for onnxruntime ${PINNED_ONNXRUNTIME}, but onnxruntime-node ${version} is installed; run npm ci to get the pinned version.`);
+    console.error(
+      `setup:cuda: the provider is built for onnxruntime ${PINNED_ONNXRUNTIME}, but onnxruntime-node ${version} is installed; run npm ci to get the pinned version.`,
+    );
     return 1;
   }
   const fromIndex = argv.indexOf('--from');

@@ -25,7 +25,10 @@ for (const arch of readdirSync(root).sort()) {
   for (const e of ref.exports.filter((x) => x.opset === 17 && x.duplicateOf === undefined)) {
     const model = loadModel(join(root, arch, e.file));
     const analysis = analyzeModel(model, tasks);
-    const chosen = corpusSelection(analysis.sharedLayers.map((l) => l.name), new Random(e.file.length * 7919 + e.opset));
+    const chosen = corpusSelection(
+      analysis.sharedLayers.map((l) => l.name),
+      new Random(e.file.length * 7919 + e.opset),
+    );
     const r = await reconRewrite(model, tasks, chosen, { analysis });
     saveModel(r.model, join(out, e.file.replace(/\.onnx$/, '.recon.onnx')));
     console.log(`${e.file}: ${chosen.join(', ')}`);

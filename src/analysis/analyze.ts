@@ -18,8 +18,15 @@ export interface ModelAnalysis {
 }
 
 export function analyzeModel(model: Model, tasks: TaskSpec[]): ModelAnalysis {
-  const reach = computeReachability(model.graph, tasks.map((t) => t.output));
-  const { layers, frozen } = findLayers(model.graph, reach, tasks.map((t) => t.output));
+  const reach = computeReachability(
+    model.graph,
+    tasks.map((t) => t.output),
+  );
+  const { layers, frozen } = findLayers(
+    model.graph,
+    reach,
+    tasks.map((t) => t.output),
+  );
   const paramTasks = new Map<string, Set<number>>();
   for (const l of layers) {
     for (const p of l.params) {

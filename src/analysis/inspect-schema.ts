@@ -42,7 +42,11 @@ export function validateInspectReport(doc: unknown): string[] {
     }
     need(l['numel'] === sum, `${p}.numel`, 'sum of its params');
     need(Array.isArray(l['tasks']), `${p}.tasks`, 'array');
-    need(typeof l['shared'] === 'boolean' && l['shared'] === ((l['tasks'] as unknown[]).length >= 2), `${p}.shared`, 'true exactly when it reaches two or more tasks');
+    need(
+      typeof l['shared'] === 'boolean' && l['shared'] === (l['tasks'] as unknown[]).length >= 2,
+      `${p}.shared`,
+      'true exactly when it reaches two or more tasks',
+    );
   }
   const totals = doc['totals'];
   need(isObj(totals) && isInt(totals['params']) && isInt(totals['shared']) && isObj(totals['taskSpecific']), '$.totals', '{params, shared, taskSpecific}');

@@ -125,7 +125,9 @@ export function formatInspectReport(r: InspectReport): string {
   const state = r.frozen.length - constants.length;
   if (r.frozen.length > 0) {
     lines.push('');
-    lines.push(`Not trained: ${fmt(r.frozen.reduce((n, f) => n + f.numel, 0))} values in ${r.frozen.length} initializers${state > 0 ? ` (${state} reach the tasks only through inputs without gradient, e.g. BN running statistics)` : ''}`);
+    lines.push(
+      `Not trained: ${fmt(r.frozen.reduce((n, f) => n + f.numel, 0))} values in ${r.frozen.length} initializers${state > 0 ? ` (${state} reach the tasks only through inputs without gradient, e.g. BN running statistics)` : ''}`,
+    );
     for (const f of constants) lines.push(`  ${f.name} (${fmt(f.numel)}): ${f.reason}`);
   }
   lines.push('');
@@ -138,6 +140,9 @@ export function formatInspectReport(r: InspectReport): string {
 export function table(header: string[], rows: string[][], rightAlign: boolean[]): string {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
   const line = (cells: string[]): string =>
-    '  ' + cells.map((c, i) => (rightAlign[i] ? c.padStart(widths[i]!) : c.padEnd(widths[i]!))).join('  ').trimEnd();
+    `  ${cells
+      .map((c, i) => (rightAlign[i] ? c.padStart(widths[i]!) : c.padEnd(widths[i]!)))
+      .join('  ')
+      .trimEnd()}`;
   return [line(header), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)].join('\n');
 }

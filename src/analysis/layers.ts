@@ -142,7 +142,14 @@ export function findLayers(graph: Graph, reach: Reachability, taskOutputs: reado
     groups.forEach((g, i) => m.set(find(i), [...(m.get(find(i)) ?? []), g]));
     return [...m.values()];
   };
-  const nameOf = (gs: Group[]): string => layerName(primaryUser(gs.flatMap((g) => g.users), at), orderedParams(gs));
+  const nameOf = (gs: Group[]): string =>
+    layerName(
+      primaryUser(
+        gs.flatMap((g) => g.users),
+        at,
+      ),
+      orderedParams(gs),
+    );
   const orderedParams = (gs: Group[]): string[] => {
     const first = (p: string): number => Math.min(...(consumers.get(p) ?? []).map((c) => position.get(c) ?? Infinity));
     return unique(gs.flatMap((g) => [...g.params])).sort((a, b) => first(a) - first(b));
@@ -211,7 +218,8 @@ function unique<T>(xs: readonly T[]): T[] {
 }
 
 /** Leaf names of parameters that a module owns as its standard weight and bias. */
-const MODULE_PARAM_LEAVES = /^(weight|bias|running_mean|running_var|(weight|bias)_(ih|hh)_l\d+(_reverse)?|in_proj_weight|in_proj_bias|[qkv]_proj_weight|bias_[kv])$/;
+const MODULE_PARAM_LEAVES =
+  /^(weight|bias|running_mean|running_var|(weight|bias)_(ih|hh)_l\d+(_reverse)?|in_proj_weight|in_proj_bias|[qkv]_proj_weight|bias_[kv])$/;
 
 /**
  * A layer's name, stable across exports of one architecture: the PyTorch module path.

@@ -97,7 +97,10 @@ export async function inferShapes(
   for (const [name, t] of Object.entries(result)) {
     values.set(name, { dtype: t.dtype, dims: t.dims.slice() });
     if ((t.dtype === 'int64' || t.dtype === 'int32') && t.data.length <= CONSTANT_LIMIT) {
-      constants.set(name, Array.from(t.data as ArrayLike<number | bigint>, (v) => Number(v)));
+      constants.set(
+        name,
+        Array.from(t.data as ArrayLike<number | bigint>, (v) => Number(v)),
+      );
     } else if ((t.dtype === 'float32' || t.dtype === 'float64') && t.data.length <= CONSTANT_LIMIT && constantNodeOutputs.has(name)) {
       // Float values only from Constant nodes: other small float values are activations.
       constants.set(name, Array.from(t.data as ArrayLike<number>));

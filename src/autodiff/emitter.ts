@@ -118,7 +118,6 @@ export class Emitter {
   }
 }
 
-
 export function sameShape(a: readonly number[], b: readonly number[]): boolean {
   return a.length === b.length && a.every((d, i) => d === b[i]);
 }

@@ -88,7 +88,12 @@ export async function foldConstants(model: Model, options: FoldOptions): Promise
  * Runs the graph for the folded values. Without feeds only the foldable nodes run (they read
  * constants only); with feeds the whole graph runs, since shapes of computed values need it.
  */
-async function evaluate(model: Model, targets: string[], feeds: Record<string, HostTensor> | undefined, foldable: ReadonlySet<Node>): Promise<Record<string, HostTensor>> {
+async function evaluate(
+  model: Model,
+  targets: string[],
+  feeds: Record<string, HostTensor> | undefined,
+  foldable: ReadonlySet<Node>,
+): Promise<Record<string, HostTensor>> {
   const g = model.graph;
   const probe = new Graph({
     name: g.name,

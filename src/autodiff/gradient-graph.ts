@@ -1,6 +1,6 @@
 import { Graph } from '../onnx/graph.js';
 import type { Model } from '../onnx/model.js';
-import { Node } from '../onnx/node.js';
+import type { Node } from '../onnx/node.js';
 import { GraphBuilder } from '../onnx/builder.js';
 import { makeValueInfo } from '../onnx/value-info.js';
 import { ReconError } from '../onnx/errors.js';
@@ -122,7 +122,12 @@ export async function buildGradientGraph(source: Model, options: GradientGraphOp
 
   g.outputs = [];
   const lossesOutput = 'recon/losses';
-  b.op1('Concat', losses.map((l) => b.op1('Reshape', [l.value, b.int64s('recon/shape', [1])])), { axis: 0 }, { outputs: [lossesOutput] });
+  b.op1(
+    'Concat',
+    losses.map((l) => b.op1('Reshape', [l.value, b.int64s('recon/shape', [1])])),
+    { axis: 0 },
+    { outputs: [lossesOutput] },
+  );
   g.outputs.push(makeValueInfo(lossesOutput, 'float32', [losses.length]));
 
   let gramsOutput: string | undefined;

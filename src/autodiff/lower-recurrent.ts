@@ -162,14 +162,15 @@ function readSpec(graph: Graph, node: Node, shapes: RecurrentShapes): Spec {
     DEFAULT_ACTIVATIONS[op].map((fallback, k) => {
       const name = listed ? listed[d * perDirection + k]! : fallback;
       const known = ACTIVATIONS[name.toLowerCase()];
-      if (!known) throw new ReconError(`${where}: attribute "activations" uses ${name}, which the gradient lowering does not support (only Sigmoid, Tanh, Relu)`);
+      if (!known)
+        throw new ReconError(`${where}: attribute "activations" uses ${name}, which the gradient lowering does not support (only Sigmoid, Tanh, Relu)`);
       return known;
     }),
   );
 
   const [x, , r, , seqLens] = node.inputs;
   const xDims = x ? shapes.values.get(x)?.dims : undefined;
-  if (!xDims || xDims.length !== 3) throw new ReconError(`${where}: the static shape of input X ("${x ?? ''}") is unknown`);
+  if (xDims?.length !== 3) throw new ReconError(`${where}: the static shape of input X ("${x ?? ''}") is unknown`);
   const seqLength = xDims[layout === 0 ? 0 : 1]!;
   const batch = xDims[layout === 0 ? 1 : 0]!;
   if (seqLength < 1) throw new ReconError(`${where}: empty sequence (length ${seqLength})`);
@@ -179,7 +180,9 @@ function readSpec(graph: Graph, node: Node, shapes: RecurrentShapes): Spec {
   if (seqLens) {
     const lengths = staticValue(graph, seqLens, shapes);
     if (!lengths) {
-      throw new ReconError(`${where}: input sequence_lens ("${seqLens}") is not known when the graph is built; only sequences of the full length are supported`);
+      throw new ReconError(
+        `${where}: input sequence_lens ("${seqLens}") is not known when the graph is built; only sequences of the full length are supported`,
+      );
     }
     if (lengths.length !== batch || lengths.some((l) => l !== seqLength)) {
       throw new ReconError(`${where}: input sequence_lens is [${lengths.join(', ')}]; only sequences of the full length ${seqLength} are supported`);
@@ -335,9 +338,24 @@ function emitUnrolled(e: Emitter, node: Node, s: Spec, opset: number): void {
   if (yOut) {
     // Y is [seq, D, batch, H] (layout 0) or [batch, seq, D, H] (layout 1).
     const stepAxes = s.layout === 0 ? [0, 1] : [1, 2];
-    const perDir = ys.map((hs) => join(hs.map((v) => e.unsqueeze(v, stepAxes)), timeAxis));
+    const perDir = ys.map((hs) =>
+      join(
+        hs.map((v) => e.unsqueeze(v, stepAxes)),
+        timeAxis,
+      ),
+    );
     join(perDir, stepAxes[1]!, yOut);
   }
-  if (yhOut) join(finalH.map((v) => e.unsqueeze(v, [stateDirAxis])), stateDirAxis, yhOut);
-  if (ycOut && s.op === 'LSTM') join(finalC.map((v) => e.unsqueeze(v, [stateDirAxis])), stateDirAxis, ycOut);
+  if (yhOut)
+    join(
+      finalH.map((v) => e.unsqueeze(v, [stateDirAxis])),
+      stateDirAxis,
+      yhOut,
+    );
+  if (ycOut && s.op === 'LSTM')
+    join(
+      finalC.map((v) => e.unsqueeze(v, [stateDirAxis])),
+      stateDirAxis,
+      ycOut,
+    );
 }

@@ -27,7 +27,9 @@ export function upgradeOpset(model: Model, target: number): Model {
   const source = model.opset('');
   if (source >= target) return model;
   if (source < 11) {
-    throw new ReconError(`cannot upgrade a model from opset ${source}: only opsets 11 and later are supported (convert it to opset 11+ first, e.g. with onnx.version_converter)`);
+    throw new ReconError(
+      `cannot upgrade a model from opset ${source}: only opsets 11 and later are supported (convert it to opset 11+ first, e.g. with onnx.version_converter)`,
+    );
   }
   if (target > 17) throw new ReconError(`cannot upgrade to opset ${target}: the upgrade stops at opset 17 (Reduce* axes become inputs at 18)`);
   const taken = new Set<string>();
@@ -75,7 +77,9 @@ function collectNames(g: onnx.IGraphProto, out: Set<string>): void {
 /** Whether a subgraph (or one nested in it) holds a node this upgrade rewrites. */
 function needsUpgrade(g: onnx.IGraphProto): boolean {
   return (g.node ?? []).some(
-    (n) => (isDefaultDomain(n.domain) && CHANGED_OPS.has(n.opType ?? '')) || (n.attribute ?? []).some((a) => [a.g, ...(a.graphs ?? [])].some((sg) => sg && needsUpgrade(sg))),
+    (n) =>
+      (isDefaultDomain(n.domain) && CHANGED_OPS.has(n.opType ?? '')) ||
+      (n.attribute ?? []).some((a) => [a.g, ...(a.graphs ?? [])].some((sg) => sg && needsUpgrade(sg))),
   );
 }
 
@@ -103,7 +107,15 @@ function upgradeSubgraph(p: onnx.IGraphProto, u: UpgradeContext): onnx.IGraphPro
 /** An int64 1-D initializer under a fresh name. */
 function int64Initializer(g: Graph, u: UpgradeContext, base: string, values: readonly number[]): string {
   const name = u.fresh(base);
-  g.initializers.set(name, Tensor.fromArray(name, 'int64', [values.length], BigInt64Array.from(values, (v) => BigInt(v))));
+  g.initializers.set(
+    name,
+    Tensor.fromArray(
+      name,
+      'int64',
+      [values.length],
+      BigInt64Array.from(values, (v) => BigInt(v)),
+    ),
+  );
   return name;
 }
 
@@ -186,7 +198,13 @@ function upgradeSoftmax(g: Graph, node: Node, u: UpgradeContext): Node[] {
   const flat = u.fresh(`${base}_flat`);
   const normalised = u.fresh(`${base}_2d`);
   const shape = u.fresh(`${base}_shape`);
-  const flatten = new Node({ name: u.fresh(`${base}/Flatten`), opType: 'Flatten', inputs: [x], outputs: [flat], attributes: [makeAttribute('axis', { kind: 'int', value: axis })] });
+  const flatten = new Node({
+    name: u.fresh(`${base}/Flatten`),
+    opType: 'Flatten',
+    inputs: [x],
+    outputs: [flat],
+    attributes: [makeAttribute('axis', { kind: 'int', value: axis })],
+  });
   node.inputs = [flat];
   node.outputs = [normalised];
   node.setAttr('axis', { kind: 'int', value: 1 });
@@ -207,7 +225,9 @@ function upgradeBatchNorm(node: Node, read: ReadonlySet<string>): void {
   }
   const saved = node.outputs.slice(3).filter((o) => o && read.has(o));
   if (saved.length > 0) {
-    throw new ReconError(`${node.label}: BatchNormalization outputs ${saved.join(', ')} (saved mean/variance) are read by the model; they do not exist from opset 14 on, so the model cannot be upgraded`);
+    throw new ReconError(
+      `${node.label}: BatchNormalization outputs ${saved.join(', ')} (saved mean/variance) are read by the model; they do not exist from opset 14 on, so the model cannot be upgraded`,
+    );
   }
   node.outputs = node.outputs.slice(0, 3);
   while (node.outputs.length > 1 && !node.outputs[node.outputs.length - 1]) node.outputs.pop();

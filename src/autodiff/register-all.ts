@@ -20,6 +20,25 @@ import { cumSumTriluTopKRules } from './rules/cumsum-trilu-topk.js';
 /** Every gradient rule, registered in one place. */
 export function createDefaultRegistry(): GradientRegistry {
   const registry = new GradientRegistry();
-  for (const rule of [...arithmeticRules, ...reduceRules, castRule, ...convRules, ...poolRules, ...resizeRules, ...activationRules, ...softmaxRules, ...matmulRules, ...normalizationRules, ...shapeRules, ...gatherRules, ...scatterRules, ...lpNormRules, ...groupNormRules, ...einsumRules, ...cumSumTriluTopKRules]) registry.register(rule);
+  for (const rule of [
+    ...arithmeticRules,
+    ...reduceRules,
+    castRule,
+    ...convRules,
+    ...poolRules,
+    ...resizeRules,
+    ...activationRules,
+    ...softmaxRules,
+    ...matmulRules,
+    ...normalizationRules,
+    ...shapeRules,
+    ...gatherRules,
+    ...scatterRules,
+    ...lpNormRules,
+    ...groupNormRules,
+    ...einsumRules,
+    ...cumSumTriluTopKRules,
+  ])
+    registry.register(rule);
   return registry;
 }

@@ -72,7 +72,10 @@ export function numberOption(args: ParsedArgs, name: string, fallback: number, c
 }
 
 export function listOption(args: ParsedArgs, name: string): string[] {
-  return (args.options.get(name) ?? []).flatMap((v) => v.split(',')).map((s) => s.trim()).filter((s) => s !== '');
+  return (args.options.get(name) ?? [])
+    .flatMap((v) => v.split(','))
+    .map((s) => s.trim())
+    .filter((s) => s !== '');
 }
 
 export function formatHelp(usage: string, summary: string, specs: readonly OptionSpec[]): string {

@@ -27,6 +27,7 @@ export function combinedNorm(G: Float64Array, w: ArrayLike<number>, T: number): 
 export function clipFactor(G: Float64Array, w: ArrayLike<number>, T: number, maxNorm: number): number {
   if (!(maxNorm > 0)) return 1;
   const coef = maxNorm / (combinedNorm(G, w, T) + 1e-6);
+  // biome-ignore lint/complexity/useMathMinMax: a NaN norm must leave the update unscaled (1), where Math.min gives NaN.
   return coef < 1 ? coef : 1;
 }
 
@@ -41,7 +42,12 @@ export const MGDA_NORMALIZATIONS: readonly MgdaNormalization[] = ['none', 'l2', 
  * with gn_i = 0 has a zero normalised gradient (coefficient 0) instead of LibMTL's NaN. Returns
  * the simplex solution and the coefficients of the raw gradients (without the ×T factor).
  */
-export function mgdaNormalizedWeights(G: Float64Array, T: number, losses: ArrayLike<number>, normalization: MgdaNormalization): { simplex: Float64Array; coefficients: Float64Array } {
+export function mgdaNormalizedWeights(
+  G: Float64Array,
+  T: number,
+  losses: ArrayLike<number>,
+  normalization: MgdaNormalization,
+): { simplex: Float64Array; coefficients: Float64Array } {
   const n = norms(G, T);
   const gn = Float64Array.from({ length: T }, (_, i) => {
     switch (normalization) {
@@ -150,7 +156,11 @@ export function powerBargainingSolution(gram: Float64Array, T: number, p: number
     if (rel <= 1e-14) break;
     const H = Float64Array.from(G);
     for (let i = 0; i < T; i++) H[i * T + i]! += q * a[i]! ** (-q - 1);
-    const delta = solveLinear(H, r.map((x) => -x), T);
+    const delta = solveLinear(
+      H,
+      r.map((x) => -x),
+      T,
+    );
     if (!delta) return undefined;
     let slope = 0;
     for (let i = 0; i < T; i++) slope += r[i]! * delta[i]!;
@@ -267,7 +277,13 @@ export function dualprojWeights(G: Float64Array, T: number, normEps = 1e-4, regE
  * rounding). Returns per-group coefficients of Σ_i g_i^PC (sum scale, like LibMTL) and updates
  * `targets` (T·T·K, index (i·T + j)·K + k) in place.
  */
-export function gradvacStep(groupGrams: readonly Float64Array[], T: number, targets: Float64Array, beta: number, rng: Pick<Random, 'permutation'>): Float64Array[] {
+export function gradvacStep(
+  groupGrams: readonly Float64Array[],
+  T: number,
+  targets: Float64Array,
+  beta: number,
+  rng: Pick<Random, 'permutation'>,
+): Float64Array[] {
   const K = groupGrams.length;
   if (targets.length !== T * T * K) throw new Error(`GradVac state has ${targets.length} targets, expected ${T * T * K}`);
   const rows = groupGrams.map(() => Array.from({ length: T }, (_, i) => Float64Array.from({ length: T }, (_, m) => (m === i ? 1 : 0))));

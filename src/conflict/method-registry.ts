@@ -138,13 +138,15 @@ function checkLosses(method: string, losses: ArrayLike<number>, T: number, posit
   if (losses.length !== T) throw new Error(`${method}: ${losses.length} losses for ${T} tasks`);
   for (let i = 0; i < T; i++) {
     const l = losses[i]!;
-    if (!Number.isFinite(l) || (positive && !(l > 0))) throw new ReconError(`--method ${method} needs ${positive ? 'positive ' : ''}finite losses; task ${i + 1} has loss ${l}`);
+    if (!Number.isFinite(l) || (positive && !(l > 0)))
+      throw new ReconError(`--method ${method} needs ${positive ? 'positive ' : ''}finite losses; task ${i + 1} has loss ${l}`);
   }
 }
 
 function arrayField(state: MethodState, key: string, length: number): number[] {
   const v = state.data[key];
-  if (!Array.isArray(v) || v.length !== length || v.some((x) => typeof x !== 'number')) throw new ReconError(`method state: field "${key}" is missing or has the wrong length`);
+  if (!Array.isArray(v) || v.length !== length || v.some((x) => typeof x !== 'number'))
+    throw new ReconError(`method state: field "${key}" is missing or has the wrong length`);
   return v;
 }
 
@@ -339,7 +341,13 @@ function specs(): MethodSpec[] {
       needs: ['losses', 'losses-after-update'],
       stateful: true,
       options: [
-        { name: 'gamma', kind: 'number', default: 1e-3, min: 0, description: 'weight decay of the task logits (the authors\' run scripts; LibMTL FAMO_w_gamma)' },
+        {
+          name: 'gamma',
+          kind: 'number',
+          default: 1e-3,
+          min: 0,
+          description: "weight decay of the task logits (the authors' run scripts; LibMTL FAMO_w_gamma)",
+        },
         { name: 'w_lr', kind: 'number', default: 0.025, greaterThan: 0, description: 'Adam learning rate of the task logits' },
       ],
       create(ctx, options) {
@@ -388,7 +396,11 @@ function specs(): MethodSpec[] {
             }
             prev = null;
           },
-          state: () => ({ method: 'famo', version: 1, data: { logits: Array.from(logits), m: Array.from(m), v: Array.from(v), t, prev: prev ? Array.from(prev) : null } }),
+          state: () => ({
+            method: 'famo',
+            version: 1,
+            data: { logits: Array.from(logits), m: Array.from(m), v: Array.from(v), t, prev: prev ? Array.from(prev) : null },
+          }),
           load(state) {
             checkStateMethod(spec, state);
             logits = Float64Array.from(arrayField(state, 'logits', T));
@@ -470,14 +482,19 @@ function specs(): MethodSpec[] {
       source: 'Sener & Koltun, NeurIPS 2018 (Recon mgd_model; normalisers as LibMTL mgda_gn)',
       needs: ['gram', 'losses'],
       stateful: false,
-      options: [{ name: 'normalization', kind: 'choice', default: 'none', choices: MGDA_NORMALIZATIONS, description: 'gradient normaliser before the min-norm solve' }],
+      options: [
+        { name: 'normalization', kind: 'choice', default: 'none', choices: MGDA_NORMALIZATIONS, description: 'gradient normaliser before the min-norm solve' },
+      ],
       create(ctx, options) {
         const T = ctx.tasks;
         const normalization = options['normalization'] as MgdaNormalization;
         return stateless(this, options, ({ gram, losses }) => {
           const G = symmetricGram(gram, T);
           if (normalization === 'loss' || normalization === 'loss+') checkLosses('mgda', losses, T, false);
-          const w = normalization === 'none' ? combinationWeights('mgda', G, T, { rng: NO_RANDOM }) : scaled(mgdaNormalizedWeights(G, T, losses, normalization).coefficients, T);
+          const w =
+            normalization === 'none'
+              ? combinationWeights('mgda', G, T, { rng: NO_RANDOM })
+              : scaled(mgdaNormalizedWeights(G, T, losses, normalization).coefficients, T);
           return { shared: w, taskSpecific: ones(T) };
         });
       },
@@ -581,7 +598,9 @@ function specs(): MethodSpec[] {
       source: 'Senushkin et al., CVPR 2023 (SamsungLabs/MTL ProcrustesSolver, LibMTL Aligned_MTL)',
       needs: ['gram'],
       stateful: false,
-      options: [{ name: 'scale_mode', kind: 'choice', default: 'min', choices: ALIGNED_SCALE_MODES, description: 'eigenvalue that scales the aligned gradients' }],
+      options: [
+        { name: 'scale_mode', kind: 'choice', default: 'min', choices: ALIGNED_SCALE_MODES, description: 'eigenvalue that scales the aligned gradients' },
+      ],
       create(ctx, options) {
         const T = ctx.tasks;
         const mode = options['scale_mode'] as AlignedScaleMode;
@@ -600,7 +619,10 @@ function specs(): MethodSpec[] {
       options: DUAL_CONE_OPTIONS,
       create(ctx, options) {
         const T = ctx.tasks;
-        return stateless(this, options, ({ gram }) => ({ shared: scaled(upgradWeights(symmetricGram(gram, T), T, num(options, 'norm_eps'), num(options, 'reg_eps')), T), taskSpecific: ones(T) }));
+        return stateless(this, options, ({ gram }) => ({
+          shared: scaled(upgradWeights(symmetricGram(gram, T), T, num(options, 'norm_eps'), num(options, 'reg_eps')), T),
+          taskSpecific: ones(T),
+        }));
       },
     },
     /**
@@ -615,7 +637,10 @@ function specs(): MethodSpec[] {
       options: DUAL_CONE_OPTIONS,
       create(ctx, options) {
         const T = ctx.tasks;
-        return stateless(this, options, ({ gram }) => ({ shared: scaled(dualprojWeights(symmetricGram(gram, T), T, num(options, 'norm_eps'), num(options, 'reg_eps')), T), taskSpecific: ones(T) }));
+        return stateless(this, options, ({ gram }) => ({
+          shared: scaled(dualprojWeights(symmetricGram(gram, T), T, num(options, 'norm_eps'), num(options, 'reg_eps')), T),
+          taskSpecific: ones(T),
+        }));
       },
     },
     /**
@@ -630,7 +655,13 @@ function specs(): MethodSpec[] {
       stateful: true,
       options: [
         { name: 'beta', kind: 'number', default: 0.01, min: 0, description: 'EMA rate of the cosine targets φ̂' },
-        { name: 'group', kind: 'choice', default: 'layer', choices: ['layer', 'whole'], description: 'one target per shared layer, or one for the whole trunk' },
+        {
+          name: 'group',
+          kind: 'choice',
+          default: 'layer',
+          choices: ['layer', 'whole'],
+          description: 'one target per shared layer, or one for the whole trunk',
+        },
       ],
       create(ctx, options) {
         const spec = this;
@@ -668,7 +699,7 @@ function specs(): MethodSpec[] {
       stateful: true,
       options: [
         { name: 'alpha', kind: 'number', default: 1, greaterThan: 0, description: 'α of α-fairness (1: proportional fairness)' },
-        MAX_NORM_OPTION(1, 'the authors\' code'),
+        MAX_NORM_OPTION(1, "the authors' code"),
       ],
       create(ctx, options) {
         const spec = this;
@@ -758,7 +789,8 @@ export function parseMethodOptions(name: MethodName, given: Readonly<Record<stri
       if (!Number.isFinite(v)) throw new ReconError(`--method-opt ${key} must be a number for ${name}, got "${raw}"`);
       if (opt.kind === 'integer' && !Number.isInteger(v)) throw new ReconError(`--method-opt ${key} must be an integer for ${name}, got "${raw}"`);
       if (opt.min !== undefined && v < opt.min) throw new ReconError(`--method-opt ${key} must be ≥ ${opt.min} for ${name}, got ${v}`);
-      if (opt.greaterThan !== undefined && !(v > opt.greaterThan)) throw new ReconError(`--method-opt ${key} must be > ${opt.greaterThan} for ${name}, got ${v}`);
+      if (opt.greaterThan !== undefined && !(v > opt.greaterThan))
+        throw new ReconError(`--method-opt ${key} must be > ${opt.greaterThan} for ${name}, got ${v}`);
       out[key] = v;
     }
   }

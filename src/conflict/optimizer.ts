@@ -221,7 +221,8 @@ export function createOptimizer(config: OptimizerConfig): Optimizer {
     },
     load(state) {
       const h = state.header;
-      if (h.format !== 'recon-onnx-optimizer' || h.version !== 1) throw new Error(`not a recon-onnx optimizer state (format ${String(h.format)}, version ${String(h.version)})`);
+      if (h.format !== 'recon-onnx-optimizer' || h.version !== 1)
+        throw new Error(`not a recon-onnx optimizer state (format ${String(h.format)}, version ${String(h.version)})`);
       const mismatch: string[] = [];
       if (h.kind !== hp.kind) mismatch.push(`kind ${h.kind} ≠ ${hp.kind}`);
       if (h.momentum !== hp.momentum) mismatch.push(`momentum ${h.momentum} ≠ ${hp.momentum}`);

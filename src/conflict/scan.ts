@@ -99,7 +99,14 @@ export interface ScanResult {
  * Recon's search phase: trains (or, with optimizer none, just evaluates) the model and records at
  * every step the cosine between every pair of task gradients in every shared layer.
  */
-export async function runScan(model: Model, tasks: readonly TaskSpec[], dataset: Dataset, config: ScanConfig, hooks: ScanHooks = {}, resume?: ScanCheckpoint): Promise<ScanResult> {
+export async function runScan(
+  model: Model,
+  tasks: readonly TaskSpec[],
+  dataset: Dataset,
+  config: ScanConfig,
+  hooks: ScanHooks = {},
+  resume?: ScanCheckpoint,
+): Promise<ScanResult> {
   if (tasks.length < 2) throw new ReconError('a conflict scan needs at least two tasks');
   const plan = planFeeds(model, tasks);
   checkDataset(dataset, plan);
@@ -132,14 +139,20 @@ export async function runScan(model: Model, tasks: readonly TaskSpec[], dataset:
   for (const p of trainable) params.set(p, resume?.params[p]?.slice() ?? model.graph.initializers.get(p)!.data('float32').slice());
   const running = new Map<string, Float32Array>();
   const optimizer = training
-    ? createOptimizer({ kind: config.optimizer.kind as 'sgd' | 'adam', lr: config.optimizer.lr, momentum: config.optimizer.momentum, weightDecay: config.optimizer.weightDecay })
+    ? createOptimizer({
+        kind: config.optimizer.kind as 'sgd' | 'adam',
+        lr: config.optimizer.lr,
+        momentum: config.optimizer.momentum,
+        weightDecay: config.optimizer.weightDecay,
+      })
     : undefined;
   if (optimizer && resume?.optimizer) optimizer.load(resume.optimizer);
   const groups = layerGroups(layers);
   const method = training ? createScanMethod(config, T, groups) : undefined;
   if (method && resume) {
     if (resume.method) method.load(resume.method);
-    else if (method.spec.stateful && resume.stepsDone > 0) throw new ReconError(`cannot resume: the checkpoint has no state for method ${config.method} (written by an older version)`);
+    else if (method.spec.stateful && resume.stepsDone > 0)
+      throw new ReconError(`cannot resume: the checkpoint has no state for method ${config.method} (written by an older version)`);
   }
   for (const [k, v] of Object.entries(resume?.runningStats ?? {})) running.set(k, v.slice());
 
@@ -154,7 +167,14 @@ export async function runScan(model: Model, tasks: readonly TaskSpec[], dataset:
       epochs: Math.ceil(plannedSteps / stepsPerEpoch),
       batchSize: config.batchSize,
       shuffle: config.shuffle,
-      optimizer: { name: config.optimizer.kind, lr: config.optimizer.lr, momentum: config.optimizer.momentum, weightDecay: config.optimizer.weightDecay, milestones: config.optimizer.milestones, gamma: config.optimizer.gamma },
+      optimizer: {
+        name: config.optimizer.kind,
+        lr: config.optimizer.lr,
+        momentum: config.optimizer.momentum,
+        weightDecay: config.optimizer.weightDecay,
+        milestones: config.optimizer.milestones,
+        gamma: config.optimizer.gamma,
+      },
       method: config.method,
       bn: config.batchNorm,
       device: config.device,
@@ -248,7 +268,13 @@ export async function runScan(model: Model, tasks: readonly TaskSpec[], dataset:
     await session.release();
   }
 
-  const cost: CostPoint[] | undefined = config.cost ? costCurve(builder, layers.map((l) => l.name), config.cost) : undefined;
+  const cost: CostPoint[] | undefined = config.cost
+    ? costCurve(
+        builder,
+        layers.map((l) => l.name),
+        config.cost,
+      )
+    : undefined;
   const report = builder.build({
     tool: { name: 'recon-onnx', version: TOOL_VERSION },
     createdAt: new Date().toISOString(),
@@ -264,7 +290,9 @@ export async function runScan(model: Model, tasks: readonly TaskSpec[], dataset:
   const state = checkpoint();
   hooks.onCheckpoint?.(state);
   if (partialReason?.startsWith('loss of task')) {
-    throw Object.assign(new ReconError(`${partialReason}; the partial report keeps the ${record.cosines.length} finished steps`), { partial: { report, checkpoint: state, trainedModel, recorded } });
+    throw Object.assign(new ReconError(`${partialReason}; the partial report keeps the ${record.cosines.length} finished steps`), {
+      partial: { report, checkpoint: state, trainedModel, recorded },
+    });
   }
   return { report, checkpoint: state, trainedModel, recorded };
 }
@@ -313,7 +341,14 @@ function applyUpdate(
     epoch: ctx.epoch,
     losses: ctx.taskNames.map((t) => result.losses[t]!),
     gram: wholeGram,
-    groupGrams: needsGroups ? ctx.groups.map((g) => sumGrams(g.params.map((p) => result.paramGrams.get(p)!), T)) : [],
+    groupGrams: needsGroups
+      ? ctx.groups.map((g) =>
+          sumGrams(
+            g.params.map((p) => result.paramGrams.get(p)!),
+            T,
+          ),
+        )
+      : [],
     rng: new Random(ctx.config.seed * 1_000_003 + ctx.step),
   });
   const groupOf = new Map<string, number>();
@@ -374,7 +409,13 @@ function shardRange(total: number, shard: { index: number; count: number }): [nu
 }
 
 function costCurve(builder: ConflictReportBuilder, names: string[], cost: NonNullable<ScanConfig['cost']>): CostPoint[] {
-  const provisional = builder.build({ tool: { name: '', version: '' }, createdAt: new Date(0).toISOString(), model: { path: '', opset: 0 }, partial: false, totalSteps: 0 });
+  const provisional = builder.build({
+    tool: { name: '', version: '' },
+    createdAt: new Date(0).toISOString(),
+    model: { path: '', opset: 0 },
+    partial: false,
+    totalSteps: 0,
+  });
   const ranked = provisional.layers
     .map((l, i) => ({ name: names[i]!, rank: l.scores[0]!.rank }))
     .sort((a, b) => a.rank - b.rank)

@@ -22,10 +22,7 @@ export interface Dataset {
 }
 
 /** Builds a dataset after checking that every array has at least one axis and equal row counts. */
-export function makeDataset(
-  arrays: Readonly<Record<string, HostTensor>> | ReadonlyMap<string, HostTensor>,
-  source = '<memory>',
-): Dataset {
+export function makeDataset(arrays: Readonly<Record<string, HostTensor>> | ReadonlyMap<string, HostTensor>, source = '<memory>'): Dataset {
   const map: ReadonlyMap<string, HostTensor> = arrays instanceof Map ? arrays : new Map(Object.entries(arrays));
   if (map.size === 0) throw new ReconError(`dataset ${source}: contains no arrays`);
   let first: [string, number] | null = null;
@@ -36,9 +33,7 @@ export function makeDataset(
     const rows = tensor.dims[0]!;
     if (first === null) first = [name, rows];
     else if (rows !== first[1]) {
-      throw new ReconError(
-        `dataset ${source}: array "${name}" has ${rows} rows but array "${first[0]}" has ${first[1]} rows`,
-      );
+      throw new ReconError(`dataset ${source}: array "${name}" has ${rows} rows but array "${first[0]}" has ${first[1]} rows`);
     }
   }
   return { source, length: first![1], arrays: map };
@@ -145,8 +140,7 @@ export interface ArraySpec {
 
 /** The mismatch message for `tensor` against `expected`, or null when it matches. */
 export function describeMismatch(name: string, tensor: HostTensor, expected: ArraySpec): string | null {
-  const shapeOk =
-    tensor.dims.length === expected.dims.length && expected.dims.every((d, i) => d === null || d === tensor.dims[i]);
+  const shapeOk = tensor.dims.length === expected.dims.length && expected.dims.every((d, i) => d === null || d === tensor.dims[i]);
   const dtypeOk = expected.dtype === undefined || expected.dtype === tensor.dtype;
   if (shapeOk && dtypeOk) return null;
   const wanted = formatDims(expected.dims.map((d, i) => (d === null ? (i === 0 ? 'N' : '?') : d)));

@@ -72,12 +72,7 @@ export function allocData<D extends HostDtype>(dtype: D, length: number): HostAr
 }
 
 /** A typed-array view of `length` elements of `dtype` over `buffer` starting at `byteOffset`. */
-export function constructData<D extends HostDtype>(
-  dtype: D,
-  buffer: ArrayBufferLike,
-  byteOffset: number,
-  length: number,
-): HostArrayTypes[D] {
+export function constructData<D extends HostDtype>(dtype: D, buffer: ArrayBufferLike, byteOffset: number, length: number): HostArrayTypes[D] {
   const views: { [K in HostDtype]: () => HostArrayTypes[K] } = {
     float32: () => new Float32Array(buffer, byteOffset, length),
     float64: () => new Float64Array(buffer, byteOffset, length),
@@ -96,11 +91,7 @@ export function zerosTensor<D extends HostDtype>(dtype: D, dims: readonly number
 }
 
 /** Wraps existing data after checking that its length matches the dims. */
-export function hostTensor<D extends HostDtype>(
-  dtype: D,
-  dims: readonly number[],
-  data: HostArrayTypes[D],
-): HostTensorOf<D> {
+export function hostTensor<D extends HostDtype>(dtype: D, dims: readonly number[], data: HostArrayTypes[D]): HostTensorOf<D> {
   checkDims(dims, 'hostTensor');
   const expected = elementCount(dims);
   if (data.length !== expected) {

@@ -11,12 +11,7 @@ const HOST_IS_LITTLE_ENDIAN = endianness() === 'LE';
  * Returns a view sharing memory with `bytes` when the offset is aligned for the element size;
  * otherwise (typed arrays cannot be unaligned) the bytes are copied first.
  */
-export function dataFromLittleEndian<D extends HostDtype>(
-  dtype: D,
-  bytes: Uint8Array,
-  count: number,
-  where: string,
-): HostArrayTypes[D] {
+export function dataFromLittleEndian<D extends HostDtype>(dtype: D, bytes: Uint8Array, count: number, where: string): HostArrayTypes[D] {
   assertLittleEndianHost(where);
   const itemSize = BYTES_PER_ELEMENT[dtype];
   const byteLength = count * itemSize;

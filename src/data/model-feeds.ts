@@ -16,7 +16,8 @@ export function planFeeds(model: Model, tasks: readonly TaskSpec[]): FeedPlan {
   const inputs = model.graph.feedInputs.map((vi) => {
     const type = tensorTypeOf(vi);
     const name = vi.name ?? '';
-    if (!type?.dtype || !isHostDtype(type.dtype)) throw new ReconError(`model input "${name}" has an element type recon cannot feed (${type?.dtype ?? 'unknown'})`);
+    if (!type?.dtype || !isHostDtype(type.dtype))
+      throw new ReconError(`model input "${name}" has an element type recon cannot feed (${type?.dtype ?? 'unknown'})`);
     return { name, dtype: type.dtype, dims: (type.dims ?? []).map((d) => (typeof d === 'number' ? d : null)) };
   });
   const targets = tasks.flatMap((t) => {

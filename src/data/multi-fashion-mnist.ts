@@ -170,7 +170,9 @@ export interface BuildMultiFashionMnistOptions {
 export function buildMultiFashionMnist(options: BuildMultiFashionMnistOptions): MultiFashionMnistArrays {
   const { digits, items } = options.sources ?? loadMultiFashionMnistSources(options.split);
   if (digits.count !== items.count) {
-    throw new ReconError(`Multi-Fashion+MNIST ${options.split}: ${digits.count} MNIST digits but ${items.count} Fashion-MNIST items; the pairing needs equal counts`);
+    throw new ReconError(
+      `Multi-Fashion+MNIST ${options.split}: ${digits.count} MNIST digits but ${items.count} Fashion-MNIST items; the pairing needs equal counts`,
+    );
   }
   const plan = planPairs(digits.count, options.seed, options.split);
   const limit = options.limit;
@@ -215,15 +217,11 @@ export interface WriteMultiFashionMnistOptions {
  * Writes `train.npz` and `test.npz` (compressed; arrays `input` [N,1,36,36] uint8, `T1_target`
  * and `T2_target` [N] int64) into `outDir` and returns their paths.
  */
-export function writeMultiFashionMnist(
-  outDir: string,
-  options: WriteMultiFashionMnistOptions = {},
-): Record<Split, string> {
+export function writeMultiFashionMnist(outDir: string, options: WriteMultiFashionMnistOptions = {}): Record<Split, string> {
   const seed = options.seed ?? 0;
   const fashion = loadFashionMnist();
   const splits: Split[] = ['train', 'test'];
-  const rowsOf = (split: Split): number =>
-    Math.min(COPIES_PER_SOURCE * fashion[split].count, options.limit ?? Number.POSITIVE_INFINITY);
+  const rowsOf = (split: Split): number => Math.min(COPIES_PER_SOURCE * fashion[split].count, options.limit ?? Number.POSITIVE_INFINITY);
   const total = rowsOf('train') + rowsOf('test');
   mkdirSync(outDir, { recursive: true });
   const paths = {} as Record<Split, string>;

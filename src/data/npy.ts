@@ -6,16 +6,7 @@
 import { ReconError } from '../onnx/errors.js';
 import { readFileSync } from 'node:fs';
 import { writePartsAtomic } from '../util/atomic-write.js';
-import {
-  BYTES_PER_ELEMENT,
-  checkDims,
-  dataBytes,
-  elementCount,
-  formatDims,
-  hostTensor,
-  type HostDtype,
-  type HostTensor,
-} from './host-tensor.js';
+import { BYTES_PER_ELEMENT, checkDims, dataBytes, elementCount, formatDims, hostTensor, type HostDtype, type HostTensor } from './host-tensor.js';
 import { assertLittleEndianHost, dataFromLittleEndian } from './little-endian.js';
 import { isPyDict, parsePythonLiteral, type PyValue } from './python-literal.js';
 
@@ -123,9 +114,7 @@ export function parseNpy(bytes: Uint8Array, source = '<npy bytes>'): HostTensor 
   const available = bytes.byteLength - header.dataOffset;
   const expected = count * BYTES_PER_ELEMENT[header.dtype];
   if (available !== expected) {
-    throw new ReconError(
-      `${source}: shape ${formatDims(header.dims)} (${header.dtype}) needs ${expected} data bytes, file has ${available}`,
-    );
+    throw new ReconError(`${source}: shape ${formatDims(header.dims)} (${header.dtype}) needs ${expected} data bytes, file has ${available}`);
   }
   const body = bytes.subarray(header.dataOffset);
   const data = dataFromLittleEndian(header.dtype, body, count, source);
@@ -145,7 +134,7 @@ export function encodeNpyHeader(dtype: HostDtype, dims: readonly number[]): Uint
     total = align(withNewline(prefixLength));
   }
   const headerLength = total - prefixLength;
-  const text = dict + ' '.repeat(headerLength - dict.length - 1) + '\n';
+  const text = `${dict + ' '.repeat(headerLength - dict.length - 1)}\n`;
   const out = new Uint8Array(total);
   out.set(MAGIC, 0);
   const view = new DataView(out.buffer);

@@ -58,11 +58,7 @@ export interface WriteNpzOptions {
 }
 
 /** Writes the arrays atomically (temporary file, then rename), in the record's key order. */
-export function writeNpz(
-  path: string,
-  arrays: Readonly<Record<string, HostTensor>> | ReadonlyMap<string, HostTensor>,
-  options: WriteNpzOptions = {},
-): void {
+export function writeNpz(path: string, arrays: Readonly<Record<string, HostTensor>> | ReadonlyMap<string, HostTensor>, options: WriteNpzOptions = {}): void {
   const pairs = arrays instanceof Map ? [...arrays.entries()] : Object.entries(arrays);
   for (const [key] of pairs) {
     if (key.length === 0) throw new ReconError(`${path}: array names must not be empty`);

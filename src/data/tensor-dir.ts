@@ -149,10 +149,7 @@ export function tensorFileName(name: string): string {
 }
 
 /** Writes one `<name>.pb` per tensor (each atomically), creating `dir` if needed. */
-export function writeTensorDir(
-  dir: string,
-  tensors: Readonly<Record<string, HostTensor>> | ReadonlyMap<string, HostTensor>,
-): void {
+export function writeTensorDir(dir: string, tensors: Readonly<Record<string, HostTensor>> | ReadonlyMap<string, HostTensor>): void {
   const pairs = tensors instanceof Map ? [...tensors.entries()] : Object.entries(tensors);
   const nameOf = new Map<string, string>();
   for (const [name] of pairs) {

@@ -283,8 +283,7 @@ export function writeZip(path: string, entries: Iterable<ZipWriteEntry>, options
     const directoryOffset = position;
     for (const record of records) emit(centralHeader(record, forceZip64));
     const directorySize = position - directoryOffset;
-    const needZip64 =
-      forceZip64 || records.length >= U16_MAX || directoryOffset >= U32_MAX || directorySize >= U32_MAX;
+    const needZip64 = forceZip64 || records.length >= U16_MAX || directoryOffset >= U32_MAX || directorySize >= U32_MAX;
     if (needZip64) {
       const zip64EndOffset = position;
       emit(zip64End(records.length, directorySize, directoryOffset));
@@ -327,10 +326,7 @@ function localHeader(record: CentralRecord, force: boolean): Buffer {
 function centralHeader(record: CentralRecord, force: boolean): Buffer {
   const sizes64 = needsZip64Sizes(record, force);
   const offset64 = force || record.offset >= U32_MAX;
-  const fields64 = [
-    ...(sizes64 ? [record.uncompressedSize, record.compressedSize] : []),
-    ...(offset64 ? [record.offset] : []),
-  ];
+  const fields64 = [...(sizes64 ? [record.uncompressedSize, record.compressedSize] : []), ...(offset64 ? [record.offset] : [])];
   const extraLength = fields64.length > 0 ? 4 + 8 * fields64.length : 0;
   const out = Buffer.alloc(46 + record.name.byteLength + extraLength);
   const version = fields64.length > 0 ? 45 : 20;

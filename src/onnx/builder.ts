@@ -84,13 +84,16 @@ export class GraphBuilder {
   }
 
   int64s(base: string, values: readonly number[]): string {
-    return this.constant(base, 'int64', [values.length], BigInt64Array.from(values, (v) => BigInt(v)));
+    return this.constant(
+      base,
+      'int64',
+      [values.length],
+      BigInt64Array.from(values, (v) => BigInt(v)),
+    );
   }
 
   scalar(base: string, value: number, dtype: 'float32' | 'int64' = 'float32'): string {
-    return dtype === 'int64'
-      ? this.constant(base, 'int64', [], BigInt64Array.of(BigInt(value)))
-      : this.constant(base, 'float32', [], Float32Array.of(value));
+    return dtype === 'int64' ? this.constant(base, 'int64', [], BigInt64Array.of(BigInt(value))) : this.constant(base, 'float32', [], Float32Array.of(value));
   }
 
   /** Appends one node; returns its output names. */
@@ -112,6 +115,10 @@ export class GraphBuilder {
   }
 
   model(opset: number, init?: { irVersion?: number; producerName?: string }): Model {
-    return new Model(this.graph, { irVersion: init?.irVersion ?? (opset >= 18 ? 8 : 7), opsetImports: [{ domain: '', version: opset }], producerName: init?.producerName ?? 'recon-onnx' });
+    return new Model(this.graph, {
+      irVersion: init?.irVersion ?? (opset >= 18 ? 8 : 7),
+      opsetImports: [{ domain: '', version: opset }],
+      producerName: init?.producerName ?? 'recon-onnx',
+    });
   }
 }

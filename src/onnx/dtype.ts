@@ -20,9 +20,7 @@ export const DTYPE_CODES = {
 
 export type DType = keyof typeof DTYPE_CODES;
 
-const CODE_TO_DTYPE = new Map<number, DType>(
-  Object.entries(DTYPE_CODES).map(([name, code]) => [code, name as DType]),
-);
+const CODE_TO_DTYPE = new Map<number, DType>(Object.entries(DTYPE_CODES).map(([name, code]) => [code, name as DType]));
 
 export function dtypeFromCode(code: number): DType | undefined {
   return CODE_TO_DTYPE.get(code);

@@ -38,7 +38,7 @@ export function loadModel(source: string | Uint8Array, options: LoadOptions = {}
 function decodeModel(bytes: Uint8Array, where: string, baseDir: string | undefined, options: LoadOptions): Model {
   if (bytes.length === 0) throw new ReconError(`${where}: empty file, not an ONNX model`);
   let decoded: onnx.ModelProto;
-  let unknown;
+  let unknown: ReturnType<typeof findUnknownFields>;
   try {
     unknown = findUnknownFields(bytes);
     decoded = proto.ModelProto.decode(bytes);
@@ -49,9 +49,7 @@ function decodeModel(bytes: Uint8Array, where: string, baseDir: string | undefin
     throw new ReconError(`${where}: not an ONNX model (no graph, IR version or opset import)`);
   }
   if (unknown.length > 0) {
-    options.onWarning?.(
-      `${where}: fields unknown to the bundled ONNX 1.10 schema are dropped: ${describeUnknownFields(unknown)}`,
-    );
+    options.onWarning?.(`${where}: fields unknown to the bundled ONNX 1.10 schema are dropped: ${describeUnknownFields(unknown)}`);
   }
   const resolveExternal = baseDir
     ? (location: string) => {
@@ -86,9 +84,7 @@ function checkExternalFiles(model: Model): void {
       sizes.set(ext.path, size);
     }
     if (ext.offset + ext.length > size) {
-      throw new ReconError(
-        `tensor "${t.name}": external data ${ext.path} has ${size} bytes, needs offset ${ext.offset} + length ${ext.length}`,
-      );
+      throw new ReconError(`tensor "${t.name}": external data ${ext.path} has ${size} bytes, needs offset ${ext.offset} + length ${ext.length}`);
     }
   }
 }

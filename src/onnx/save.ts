@@ -38,8 +38,7 @@ export function saveModel(model: Model, path: string, options: SaveOptions = {})
   const tensors = [...model.graph.initializers.values()];
   const inlineBytes = tensors.reduce((n, t) => n + (t.externalSource ? 0 : t.byteLength), 0);
   const threshold = options.externalDataThreshold ?? (inlineBytes > PROTOBUF_LIMIT ? 1024 : Infinity);
-  const goesExternal = (t: Tensor): boolean =>
-    t.dtype !== 'string' && (t.externalSource !== undefined || t.byteLength >= threshold);
+  const goesExternal = (t: Tensor): boolean => t.dtype !== 'string' && (t.externalSource !== undefined || t.byteLength >= threshold);
 
   // A tensor still backed by the file we are about to replace must be read first.
   for (const t of tensors) if (t.externalSource?.path === dataPath) t.rawBytes();

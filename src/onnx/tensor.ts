@@ -37,12 +37,7 @@ export class Tensor {
     this.dims = dims;
   }
 
-  static fromArray<D extends NumericDType>(
-    name: string,
-    dtype: D,
-    dims: readonly number[],
-    data: TypedArrayByDType[D],
-  ): Tensor {
+  static fromArray<D extends NumericDType>(name: string, dtype: D, dims: readonly number[], data: TypedArrayByDType[D]): Tensor {
     const t = new Tensor(name, dtype, [...dims]);
     const expected = dims.reduce((a, b) => a * b, 1);
     const perElement = dtype === 'complex64' || dtype === 'complex128' ? 2 : 1;
@@ -174,9 +169,7 @@ function readExternal(name: string, loc: ExternalLocation): Uint8Array {
   try {
     const size = fstatSync(fd).size;
     if (loc.offset + loc.length > size) {
-      throw new ReconError(
-        `tensor "${name}": external data ${loc.path} has ${size} bytes, needs offset ${loc.offset} + length ${loc.length}`,
-      );
+      throw new ReconError(`tensor "${name}": external data ${loc.path} has ${size} bytes, needs offset ${loc.offset} + length ${loc.length}`);
     }
     const out = new Uint8Array(loc.length);
     let done = 0;

@@ -76,7 +76,5 @@ function readVarint(bytes: Uint8Array, pos: number): [number, number] {
 }
 
 export function describeUnknownFields(fields: readonly UnknownField[]): string {
-  return fields
-    .map((f) => `${f.message} field ${f.field}${f.knownAs ? ` (${f.knownAs})` : ''} ×${f.count}`)
-    .join(', ');
+  return fields.map((f) => `${f.message} field ${f.field}${f.knownAs ? ` (${f.knownAs})` : ''} ×${f.count}`).join(', ');
 }

@@ -83,8 +83,7 @@ export function compareReports(before: ConflictReport, after: ConflictReport, op
     severeBins,
     before: beforeColumn,
     after: afterColumn,
-    severeReductionPct:
-      beforeColumn.severePercent > 0 ? ((beforeColumn.severePercent - afterColumn.severePercent) / beforeColumn.severePercent) * 100 : null,
+    severeReductionPct: beforeColumn.severePercent > 0 ? ((beforeColumn.severePercent - afterColumn.severePercent) / beforeColumn.severePercent) * 100 : null,
     removedLayers: before.layers.filter((l) => !afterNames.has(l.name)).map((l) => l.name),
     notes: comparisonNotes(before, after, after.layers.filter((l) => !beforeNames.has(l.name)).length),
   };

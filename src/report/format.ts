@@ -30,7 +30,12 @@ export function formatThreshold(S: number): string {
 /** Compact magnitude for axes and cards: 1234 → "1.2k", 11221540 → "11.2M". */
 export function formatCompact(value: number): string {
   const abs = Math.abs(value);
-  const units: [number, string][] = [[1e12, 'T'], [1e9, 'G'], [1e6, 'M'], [1e3, 'k']];
+  const units: [number, string][] = [
+    [1e12, 'T'],
+    [1e9, 'G'],
+    [1e6, 'M'],
+    [1e3, 'k'],
+  ];
   for (const [size, suffix] of units) {
     if (abs >= size) return `${trimZeros((value / size).toFixed(abs / size >= 100 ? 0 : 1))}${suffix}`;
   }

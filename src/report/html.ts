@@ -43,7 +43,11 @@ export function renderHtmlReport(report: ConflictReport, options: HtmlReportOpti
       `Number of (step, task pair) cosines below S, summed over the scan, for every shared layer in network order. The top ${topK} layers at S = ${formatThreshold(report.settings.S[sIndex]!)} are highlighted: these are the layers Recon makes task-specific.`,
       report.settings.S.map((_, s) => scoreBarChart(report, s, topK)).join(''),
     ),
-    section('Top layers', `Ranking at S = ${formatThreshold(report.settings.S[sIndex]!)}; rank 1 is the most conflicting layer, ties keep network order.`, rankingTable(report, sIndex, topK)),
+    section(
+      'Top layers',
+      `Ranking at S = ${formatThreshold(report.settings.S[sIndex]!)}; rank 1 is the most conflicting layer, ties keep network order.`,
+      rankingTable(report, sIndex, topK),
+    ),
     section(
       'Cosine distribution per layer',
       'Each row is a shared layer (network order, task pairs pooled); darker cells hold more of its cosines. Hover a row for its statistics.',
@@ -56,7 +60,9 @@ export function renderHtmlReport(report: ConflictReport, options: HtmlReportOpti
     ),
   ];
   if (report.tasks.length > 2) {
-    sections.push(section('Task pairs', 'Mean cosine and conflict rate of each pair of tasks, pooled over all shared layers and steps.', pairMatrixChart(report)));
+    sections.push(
+      section('Task pairs', 'Mean cosine and conflict rate of each pair of tasks, pooled over all shared layers and steps.', pairMatrixChart(report)),
+    );
   }
   if (report.cost && report.cost.length > 0) {
     sections.push(
@@ -150,7 +156,10 @@ function occurrenceSection(report: ConflictReport, comparison: CompareResult | u
   if (!comparison) {
     const { histogram, observations } = report.trunk;
     const cells = PAPER_BINS.labels
-      .map((label, b) => `<tr><td>${escapeHtml(label)}</td><td class="num">${escapeHtml(observations > 0 ? ((100 * histogram[b]!) / observations).toFixed(2) : '–')}</td></tr>`)
+      .map(
+        (label, b) =>
+          `<tr><td>${escapeHtml(label)}</td><td class="num">${escapeHtml(observations > 0 ? ((100 * histogram[b]!) / observations).toFixed(2) : '–')}</td></tr>`,
+      )
       .join('');
     return section(
       'Conflict occurrence',
@@ -185,7 +194,12 @@ function settingsSection(report: ConflictReport): string {
     ['tasks', report.tasks.map((t) => `${t.name}: output ${t.output}, loss ${t.loss}, weight ${t.weight}`).join('; ')],
     ['data', s.data],
     ['schedule', `${s.epochs} epoch(s), step limit ${s.steps}, batch ${s.batchSize}, shuffle ${s.shuffle ? 'on' : 'off'}, seed ${s.seed}`],
-    ['optimizer', o.name === 'none' ? 'none (static scan)' : `${o.name}, lr ${o.lr}, momentum ${o.momentum}, weight decay ${o.weightDecay}, ×${o.gamma} at epochs [${o.milestones.join(', ')}]`],
+    [
+      'optimizer',
+      o.name === 'none'
+        ? 'none (static scan)'
+        : `${o.name}, lr ${o.lr}, momentum ${o.momentum}, weight decay ${o.weightDecay}, ×${o.gamma} at epochs [${o.milestones.join(', ')}]`,
+    ],
     ['method / BN / device', `${s.method} / ${s.bn} / ${s.device}`],
     ['produced by', `${report.tool.name} ${report.tool.version}, ${report.createdAt}, schema v${report.schemaVersion}`],
   ];

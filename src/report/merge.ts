@@ -94,7 +94,10 @@ export function mergeReports(reports: readonly ConflictReport[], options: MergeO
     let offset = 0;
     for (const s of shards) {
       const r = s.report.conflictRateSteps!;
-      r.steps.forEach((step, i) => (steps.push(step + offset), rate.push(r.rate[i]!)));
+      r.steps.forEach((step, i) => {
+        steps.push(step + offset);
+        rate.push(r.rate[i]!);
+      });
       offset += s.report.progress.stepsDone;
     }
     merged.conflictRateSteps = { steps, rate };
@@ -129,7 +132,8 @@ function orderShards(reports: readonly ConflictReport[], sources: readonly strin
   const byIndex: (NamedShard | undefined)[] = Array.from({ length: count }, () => undefined);
   for (const shard of named) {
     const index = shard.report.settings.shard!.index;
-    if (!Number.isInteger(index) || index < 0 || index >= count) throw new Error(`cannot merge: ${shard.source} has shard index ${index}, outside 0..${count - 1}`);
+    if (!Number.isInteger(index) || index < 0 || index >= count)
+      throw new Error(`cannot merge: ${shard.source} has shard index ${index}, outside 0..${count - 1}`);
     const previous = byIndex[index];
     if (previous) throw new Error(`cannot merge: shard ${index}/${count} appears twice (${previous.source} and ${shard.source})`);
     byIndex[index] = shard;
@@ -146,7 +150,8 @@ function checkCompatible(a: NamedShard, b: NamedShard): void {
   const ra = a.report;
   const rb = b.report;
   if (ra.schemaVersion !== rb.schemaVersion) refuse('schemaVersion', ra.schemaVersion, rb.schemaVersion);
-  if (ra.tool.name !== rb.tool.name || ra.tool.version !== rb.tool.version) refuse('tool', `${ra.tool.name} ${ra.tool.version}`, `${rb.tool.name} ${rb.tool.version}`);
+  if (ra.tool.name !== rb.tool.name || ra.tool.version !== rb.tool.version)
+    refuse('tool', `${ra.tool.name} ${ra.tool.version}`, `${rb.tool.name} ${rb.tool.version}`);
   // Shards may run on machines with different paths; the hash, when known, identifies the model.
   if (ra.model.sha256 !== undefined && rb.model.sha256 !== undefined) {
     if (ra.model.sha256 !== rb.model.sha256) refuse('model.sha256', ra.model.sha256, rb.model.sha256);
@@ -225,6 +230,6 @@ function sum(values: readonly number[]): number {
 }
 
 function brief(value: unknown): string {
-  const text = typeof value === 'string' ? value : JSON.stringify(value) ?? String(value);
+  const text = typeof value === 'string' ? value : (JSON.stringify(value) ?? String(value));
   return text.length > 60 ? `${text.slice(0, 57)}...` : text;
 }

@@ -259,7 +259,25 @@ type Json = Record<string, unknown>;
 
 const ISO_TIMESTAMP = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})$/;
 const OPTIMIZERS: readonly OptimizerName[] = ['sgd', 'adam', 'none'];
-const METHODS: readonly SearchMethod[] = ['ew', 'pcgrad', 'cagrad', 'mgda', 'uw', 'dwa', 'rlw', 'gls', 'famo', 'gradnorm', 'imtl-g', 'nash-mtl', 'aligned-mtl', 'upgrad', 'dualproj', 'gradvac', 'fairgrad'];
+const METHODS: readonly SearchMethod[] = [
+  'ew',
+  'pcgrad',
+  'cagrad',
+  'mgda',
+  'uw',
+  'dwa',
+  'rlw',
+  'gls',
+  'famo',
+  'gradnorm',
+  'imtl-g',
+  'nash-mtl',
+  'aligned-mtl',
+  'upgrad',
+  'dualproj',
+  'gradvac',
+  'fairgrad',
+];
 const BN_MODES: readonly BatchNormMode[] = ['train', 'eval'];
 
 /** Walks the JSON with the current field path, so every error names the exact field. */

@@ -58,7 +58,15 @@ export function plotArea(box: ChartBox): { left: number; top: number; right: num
 export function svgChart(box: ChartBox, kind: string, label: string, content: string): string {
   return element(
     'svg',
-    { class: 'chart', 'data-chart': kind, viewBox: `0 0 ${px(box.width)} ${px(box.height)}`, width: box.width, height: box.height, role: 'img', 'aria-label': label },
+    {
+      class: 'chart',
+      'data-chart': kind,
+      viewBox: `0 0 ${px(box.width)} ${px(box.height)}`,
+      width: box.width,
+      height: box.height,
+      role: 'img',
+      'aria-label': label,
+    },
     content,
   );
 }
@@ -162,7 +170,15 @@ export function legend(items: readonly LegendItem[], x: number, y: number, maxWi
     out +=
       item.shape === 'box'
         ? element('rect', { x: cx, y: cy - 9, width: 12, height: 10, rx: 2, fill: item.color })
-        : element('line', { x1: cx, x2: cx + 16, y1: cy - 4, y2: cy - 4, stroke: item.color, 'stroke-width': 2.5, 'stroke-dasharray': item.dashed ? '4 3' : undefined });
+        : element('line', {
+            x1: cx,
+            x2: cx + 16,
+            y1: cy - 4,
+            y2: cy - 4,
+            stroke: item.color,
+            'stroke-width': 2.5,
+            'stroke-dasharray': item.dashed ? '4 3' : undefined,
+          });
     out += text(cx + legendSwatchWidth(item), cy, item.label, { class: 'legend' });
   }
   return out;

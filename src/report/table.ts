@@ -55,7 +55,10 @@ function headerLines(report: ConflictReport): string[] {
     `steps: ${formatInteger(progress.stepsDone)} / ${formatInteger(progress.totalSteps)} over ${progress.epochStepsDone.length} epoch(s) | ${report.layers.length} shared layers, ${formatInteger(totalParams(report))} params`,
   ];
   if (settings.shard) lines.push(`shard ${settings.shard.index}/${settings.shard.count} (0-based index)`);
-  if (report.partial) lines.push(`PARTIAL: ${report.partialReason ?? 'the scan stopped early'} (${formatInteger(progress.stepsDone)} of ${formatInteger(progress.totalSteps)} steps)`);
+  if (report.partial)
+    lines.push(
+      `PARTIAL: ${report.partialReason ?? 'the scan stopped early'} (${formatInteger(progress.stepsDone)} of ${formatInteger(progress.totalSteps)} steps)`,
+    );
   return lines;
 }
 

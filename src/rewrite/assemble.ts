@@ -62,4 +62,3 @@ function carryValueInfo(original: Graph, graph: Graph, origins: ReadonlyMap<stri
   }
   return out;
 }
-

@@ -88,9 +88,7 @@ export function branchNodes(ctx: BranchContext): BranchedNodes {
     const reached = reach.get(node) ?? NO_TASKS;
     const here = taskOrder.filter((t) => reached.has(t));
     if (ctx.feedsOtherOutput.has(node)) {
-      throw new ReconError(
-        `node "${node.label}" becomes task-specific but feeds a graph output that is no task; list that output as a task`,
-      );
+      throw new ReconError(`node "${node.label}" becomes task-specific but feeds a graph output that is no task; list that output as a task`);
     }
     if (here.length === 0) {
       drop(node);
@@ -103,7 +101,9 @@ export function branchNodes(ctx: BranchContext): BranchedNodes {
       continue;
     }
     if (node.attrs.hasSubgraphs()) {
-      throw new ReconError(`node "${node.label}" holds a subgraph and would have to be copied per task; branching into subgraphs (If/Loop/Scan) is not supported`);
+      throw new ReconError(
+        `node "${node.label}" holds a subgraph and would have to be copied per task; branching into subgraphs (If/Loop/Scan) is not supported`,
+      );
     }
     for (const task of here) {
       const clone = node.clone();

@@ -111,7 +111,7 @@ export async function reconRewrite(
   for (const name of new Set(layerNames)) {
     const l = byName.get(name);
     const copies = tasks.map((t) => `${name}__${t.name}`).filter((c) => byName.has(c));
-    if (l && l.shared) wanted.push(name);
+    if (l?.shared) wanted.push(name);
     else if (l) skipped.push({ name, reason: `already task-specific (reaches ${l.tasks.length === 0 ? 'no task' : analysis.tasks[l.tasks[0]!]!.name} only)` });
     else if (copies.length > 0) skipped.push({ name, reason: `already branched (${copies.join(', ')})` });
     else unknown.push(name);

@@ -84,11 +84,7 @@ export function selectLayers(ranked: readonly RankedLayer[], rule: SelectionRule
  * Checks requested layer names against the layers that exist: unknown names fail with the
  * closest existing names, task-specific ones fail as not shared. Duplicates are dropped.
  */
-export function resolveLayerNames(
-  requested: readonly string[],
-  available: readonly string[],
-  options: { taskSpecific?: Iterable<string> } = {},
-): string[] {
+export function resolveLayerNames(requested: readonly string[], available: readonly string[], options: { taskSpecific?: Iterable<string> } = {}): string[] {
   if (requested.length === 0) throw new ReconError('empty layer selection');
   const known = new Set(available);
   const unknown = requested.filter((r) => !known.has(r));

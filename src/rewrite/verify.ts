@@ -86,7 +86,11 @@ function withBatchStatistics(model: Model): Model {
 }
 
 function isTrainingModeBatchNorm(n: Node): boolean {
-  return n.opType === 'BatchNormalization' && (n.domain === '' || n.domain === 'ai.onnx') && (n.attrs.int('training_mode', 0) === 1 || n.outputs.filter((o) => o !== '').length > 1);
+  return (
+    n.opType === 'BatchNormalization' &&
+    (n.domain === '' || n.domain === 'ai.onnx') &&
+    (n.attrs.int('training_mode', 0) === 1 || n.outputs.filter((o) => o !== '').length > 1)
+  );
 }
 
 /** BatchNormalization in training mode: `training_mode=1` (opset ≥ 14) or the 5-output form (opset < 14). */

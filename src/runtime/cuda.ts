@@ -59,8 +59,7 @@ export function cudaStatus(): CudaStatus {
   if (process.platform !== 'linux' || process.arch !== 'x64') fix = 'onnxruntime-node has a CUDA provider only on Linux x64';
   else if (missingProviderFiles.length > 0) {
     fix = `the CUDA provider is not installed: run npm run setup:cuda${version === PINNED_ONNXRUNTIME ? '' : ` (it matches onnxruntime-node ${PINNED_ONNXRUNTIME}; this is ${version})`}`;
-  }
-  else if (missingLibraries.length > 0) {
+  } else if (missingLibraries.length > 0) {
     fix = `add the folders holding ${missingLibraries.join(', ')} to LD_LIBRARY_PATH (CUDA 13 runtime, cuBLAS, cuDNN 9)`;
   } else if (gpus.length === 0) fix = 'no NVIDIA GPU found (nvidia-smi is missing or lists none)';
   return { bindingDir: dir, onnxruntimeVersion: version, missingProviderFiles, missingLibraries, gpus, fix };

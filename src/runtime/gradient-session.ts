@@ -74,7 +74,13 @@ export class GradientSession {
     }
     const layerGrams = new Map<string, Float64Array>();
     for (const l of this.analysis.sharedLayers) {
-      layerGrams.set(l.name, sumGrams([...new Set(l.params)].map((p) => paramGrams.get(p)!), T));
+      layerGrams.set(
+        l.name,
+        sumGrams(
+          [...new Set(l.params)].map((p) => paramGrams.get(p)!),
+          T,
+        ),
+      );
     }
     const gradients = new Map<string, Map<string, Float32Array>>();
     for (const [task, m] of graph.gradientOutputs) {
@@ -93,7 +99,11 @@ export class GradientSession {
 
   async release(): Promise<void> {
     // A session whose graph failed to build has nothing to release (its error went to run()).
-    for (const s of this.sessions.values()) await s.then((x) => x.session.release(), () => undefined);
+    for (const s of this.sessions.values())
+      await s.then(
+        (x) => x.session.release(),
+        () => undefined,
+      );
     this.sessions.clear();
   }
 

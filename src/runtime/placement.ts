@@ -182,7 +182,12 @@ function typeMismatch(t: CudaKernelTable, r: TableRange, node: Node, dtypeOf: (v
   return problems.find((p) => p.includes('registered')) ?? problems[0];
 }
 
-function bindAlternative(params: readonly TableParam[], constraints: Record<string, string[]>, node: Node, dtypeOf: (v: string) => string | undefined): string | undefined {
+function bindAlternative(
+  params: readonly TableParam[],
+  constraints: Record<string, string[]>,
+  node: Node,
+  dtypeOf: (v: string) => string | undefined,
+): string | undefined {
   const bound = new Map<string, string>();
   for (const io of ['in', 'out'] as const) {
     const formal = params.filter((p) => p.io === io);
@@ -221,7 +226,7 @@ function refusal(node: Node, sinceVersion: number, isInitializer: (v: string) =>
       return a.int('to', 0) === 8 ? 'Cast to string' : undefined;
     case 'ConvTranspose': {
       const pads = a.ints('pads');
-      if (pads && pads.some((p, i) => i < pads.length / 2 && p !== pads[i + pads.length / 2])) return 'asymmetric pads (cuDNN pads symmetrically)';
+      if (pads?.some((p, i) => i < pads.length / 2 && p !== pads[i + pads.length / 2])) return 'asymmetric pads (cuDNN pads symmetrically)';
       const autoPad = a.string('auto_pad');
       if (autoPad === 'SAME_UPPER' || autoPad === 'SAME_LOWER') return `auto_pad=${autoPad} may need asymmetric pads`;
       return undefined;
@@ -236,10 +241,11 @@ function refusal(node: Node, sinceVersion: number, isInitializer: (v: string) =>
         LSTM: ['sigmoid', 'tanh', 'tanh', 'sigmoid', 'tanh', 'tanh'],
       };
       const acts = a.get('activations')?.strings?.map((s) => new TextDecoder().decode(s).toLowerCase());
-      if (acts && acts.some((act, i) => supported[node.opType]![i] !== act)) return `activations ${acts.join(',')} (cuDNN: ${supported[node.opType]!.join(',')})`;
+      if (acts?.some((act, i) => supported[node.opType]![i] !== act)) return `activations ${acts.join(',')} (cuDNN: ${supported[node.opType]!.join(',')})`;
       if (node.opType === 'LSTM' && a.int('input_forget', 0) !== 0) return 'input_forget=1';
       if (node.opType === 'LSTM' && (node.inputs[7] ?? '') !== '') return 'peepholes';
-      if (node.opType === 'GRU' && a.has('linear_before_reset') && a.int('linear_before_reset', 0) !== 1) return 'linear_before_reset=0 (cuDNN implements 1 only)';
+      if (node.opType === 'GRU' && a.has('linear_before_reset') && a.int('linear_before_reset', 0) !== 1)
+        return 'linear_before_reset=0 (cuDNN implements 1 only)';
       return undefined;
     }
     case 'NhwcConv':
@@ -258,7 +264,10 @@ function lookup(t: CudaKernelTable, model: Model, node: Node, dtypeOf: (v: strin
   if (registered.length === 0) return { sinceVersion: since, missing: `no CUDA kernel for ${node.opType} at any opset` };
   const inVersion = registered.filter((r) => versionMatches(r, since));
   if (inVersion.length === 0) {
-    return { sinceVersion: since, missing: `no CUDA kernel for ${node.opType} schema version ${since} (opset ${opset}); registered: ${describeRanges(registered)}` };
+    return {
+      sinceVersion: since,
+      missing: `no CUDA kernel for ${node.opType} schema version ${since} (opset ${opset}); registered: ${describeRanges(registered)}`,
+    };
   }
   let mismatch: string | undefined;
   for (const r of inVersion) {
@@ -284,7 +293,13 @@ function elementTypes(model: Model, shapes: ShapeInfo | undefined): Map<string, 
   for (const n of g.nodes) {
     if (n.opType !== 'Constant' || normDomain(n.domain) !== '') continue;
     const code = n.attrs.get('value')?.t?.dataType;
-    const dtype = code ? dtypeFromCode(code) : n.attrs.has('value_float') || n.attrs.has('value_floats') ? 'float32' : n.attrs.has('value_int') || n.attrs.has('value_ints') ? 'int64' : undefined;
+    const dtype = code
+      ? dtypeFromCode(code)
+      : n.attrs.has('value_float') || n.attrs.has('value_floats')
+        ? 'float32'
+        : n.attrs.has('value_int') || n.attrs.has('value_ints')
+          ? 'int64'
+          : undefined;
     if (dtype && n.outputs[0]) types.set(n.outputs[0], dtype);
   }
   if (shapes) for (const [name, v] of shapes.values) types.set(name, v.dtype);
@@ -301,7 +316,11 @@ function initializerSizes(model: Model, shapes: ShapeInfo | undefined): Map<stri
     const known = shapes?.values.get(n.outputs[0])?.dims;
     const a = n.attrs;
     const dims = known ?? (a.get('value')?.t?.dims ?? []).map((d) => int64ToNumber(d));
-    const numel = a.has('value_floats') ? (a.floats('value_floats')?.length ?? 0) : a.has('value_ints') ? (a.ints('value_ints')?.length ?? 0) : dims.reduce((x, y) => x * y, 1);
+    const numel = a.has('value_floats')
+      ? (a.floats('value_floats')?.length ?? 0)
+      : a.has('value_ints')
+        ? (a.ints('value_ints')?.length ?? 0)
+        : dims.reduce((x, y) => x * y, 1);
     sizes.set(n.outputs[0], numel);
   }
   return sizes;
@@ -367,7 +386,11 @@ export function cudaPlacementReport(model: Model, shapes?: ShapeInfo): Placement
     const n = nodes[i]!;
     if (!tentative(i)) {
       // No CUDA kernel: onnxruntime assumes the CPU, so its outputs are CPU tensors.
-      for (const o of n.outputs) if (o) (cpuValues.add(o), queueConsumers(o));
+      for (const o of n.outputs) {
+        if (!o) continue;
+        cpuValues.add(o);
+        queueConsumers(o);
+      }
       continue;
     }
     const range = lookups[i]!.range!;
@@ -388,7 +411,11 @@ export function cudaPlacementReport(model: Model, shapes?: ShapeInfo): Placement
     }
     if (placeOnCpu) {
       cpuPreferred.add(i);
-      for (const o of n.outputs) if (o) (cpuValues.add(o), queueConsumers(o));
+      for (const o of n.outputs) {
+        if (!o) continue;
+        cpuValues.add(o);
+        queueConsumers(o);
+      }
     }
   }
 
@@ -429,8 +456,19 @@ export function cudaPlacementReport(model: Model, shapes?: ShapeInfo): Placement
       for (const o of n.outputs) if (o) fromFallback.add(o);
     };
     if (cpuPreferred.has(i)) {
-      if (tainted !== undefined) fallback('after-fallback', `CPU-preferred only because "${tainted}" comes from an unexpected fallback above; it returns to CUDA once that one has a kernel`);
-      else report.expected.push(entry('expected', 'cpu-preferred', 'CPU-preferred (onnxruntime GetCpuPreferredNodes): every input is a CPU tensor, a small initializer or a graph input'));
+      if (tainted !== undefined)
+        fallback(
+          'after-fallback',
+          `CPU-preferred only because "${tainted}" comes from an unexpected fallback above; it returns to CUDA once that one has a kernel`,
+        );
+      else
+        report.expected.push(
+          entry(
+            'expected',
+            'cpu-preferred',
+            'CPU-preferred (onnxruntime GetCpuPreferredNodes): every input is a CPU tensor, a small initializer or a graph input',
+          ),
+        );
       return;
     }
     const why = l.refusal ?? l.missing ?? 'no CUDA kernel';
@@ -438,7 +476,10 @@ export function cudaPlacementReport(model: Model, shapes?: ShapeInfo): Placement
     const deviceInput = n.inputs.find((v) => v !== '' && !onCpu.has(v) && !sizes.has(v) && !feeds.has(v));
     if (deviceInput !== undefined) fallback(rule, `${why}; reads GPU tensor "${deviceInput}", so onnxruntime copies it to the host`);
     else if (tainted !== undefined) fallback(rule, `${why}; reads "${tainted}" from an unexpected fallback above (on the GPU once that one is fixed)`);
-    else report.expected.push(entry('expected', 'no-kernel-cpu-inputs', `${why}; harmless: every input is already on the CPU, as in a CPU-preferred shape computation`));
+    else
+      report.expected.push(
+        entry('expected', 'no-kernel-cpu-inputs', `${why}; harmless: every input is already on the CPU, as in a CPU-preferred shape computation`),
+      );
   });
   return report;
 }
@@ -500,7 +541,11 @@ function random(seed: number): () => number {
  * zero (valid token indices), class targets random in [0, classes). Placement only needs shapes
  * and element types; the values just have to be valid.
  */
-export async function syntheticBatch(model: Model, tasks: readonly TaskSpec[], options: { batchSize?: number; seed?: number } = {}): Promise<Record<string, HostTensor>> {
+export async function syntheticBatch(
+  model: Model,
+  tasks: readonly TaskSpec[],
+  options: { batchSize?: number; seed?: number } = {},
+): Promise<Record<string, HostTensor>> {
   const batchSize = options.batchSize ?? 2;
   const next = random(options.seed ?? 0);
   const plan = planFeeds(model, tasks);
@@ -536,13 +581,22 @@ export async function syntheticBatch(model: Model, tasks: readonly TaskSpec[], o
     const p = predictions.values.get(task.output)?.dims;
     if (!p) throw new ReconError(`task "${task.name}": output "${task.output}" is not computed by the model`);
     if (task.loss === 'cross_entropy') {
-      if (p.length < 2) throw new ReconError(`task "${task.name}": cross_entropy needs an output with a class axis, "${task.output}" has shape [${p.join(',')}]`);
+      if (p.length < 2)
+        throw new ReconError(`task "${task.name}": cross_entropy needs an output with a class axis, "${task.output}" has shape [${p.join(',')}]`);
       const dims = [p[0]!, ...p.slice(2)];
       const classes = p[1]!;
-      feeds[task.target] = { dtype: 'int64', dims, data: BigInt64Array.from({ length: dims.reduce((a, b) => a * b, 1) }, () => BigInt(Math.floor(next() * classes))) };
+      feeds[task.target] = {
+        dtype: 'int64',
+        dims,
+        data: BigInt64Array.from({ length: dims.reduce((a, b) => a * b, 1) }, () => BigInt(Math.floor(next() * classes))),
+      };
     } else {
       const binary = task.loss === 'bce_with_logits';
-      feeds[task.target] = { dtype: 'float32', dims: p.slice(), data: Float32Array.from({ length: p.reduce((a, b) => a * b, 1) }, () => (binary ? Math.round(next()) : next())) };
+      feeds[task.target] = {
+        dtype: 'float32',
+        dims: p.slice(),
+        data: Float32Array.from({ length: p.reduce((a, b) => a * b, 1) }, () => (binary ? Math.round(next()) : next())),
+      };
     }
   }
   return feeds;
@@ -551,7 +605,9 @@ export async function syntheticBatch(model: Model, tasks: readonly TaskSpec[], o
 /** The report as text: counts per EP, then each expected CPU node and each fallback. */
 export function formatPlacementReport(r: PlacementReport): string {
   const constants = r.constants > 0 ? `; ${r.constants} Constant nodes become initializers` : '';
-  const lines = [`${r.nodes} nodes: CUDAExecutionProvider ${r.cuda}, CPUExecutionProvider ${r.cpu} (${r.expected.length} expected, ${r.fallbacks.length} unexpected fallback${r.fallbacks.length === 1 ? '' : 's'})${constants}`];
+  const lines = [
+    `${r.nodes} nodes: CUDAExecutionProvider ${r.cuda}, CPUExecutionProvider ${r.cpu} (${r.expected.length} expected, ${r.fallbacks.length} unexpected fallback${r.fallbacks.length === 1 ? '' : 's'})${constants}`,
+  ];
   const row = (e: PlacementEntry): string => `  ${e.node}  ${e.types}  opset ${e.opset} (${e.op}-${e.sinceVersion})  ${e.reason}`;
   if (r.expected.length > 0) {
     lines.push('expected on CPU:');

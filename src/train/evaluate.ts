@@ -26,7 +26,12 @@ export interface TaskMetrics {
  * Runs the model in inference mode (BatchNormalization with running statistics) over a dataset
  * and computes each task's metrics.
  */
-export async function evaluateModel(model: Model, tasks: readonly TaskSpec[], dataset: Dataset, options: SessionOptions & { batchSize?: number } = {}): Promise<TaskMetrics[]> {
+export async function evaluateModel(
+  model: Model,
+  tasks: readonly TaskSpec[],
+  dataset: Dataset,
+  options: SessionOptions & { batchSize?: number } = {},
+): Promise<TaskMetrics[]> {
   const inference = cloneModel(model);
   for (const n of inference.graph.nodes) {
     if (n.opType === 'BatchNormalization') {
@@ -42,7 +47,10 @@ export async function evaluateModel(model: Model, tasks: readonly TaskSpec[], da
     for (const rows of batchIndices(dataset.length, options.batchSize ?? 256, { shuffle: false, dropLast: false })) {
       const feeds = feedsFor(dataset, plan, rows);
       const inputs = Object.fromEntries(plan.inputs.map((i) => [i.name, feeds[i.name]!]));
-      const out = await session.run(inputs, tasks.map((t) => t.output));
+      const out = await session.run(
+        inputs,
+        tasks.map((t) => t.output),
+      );
       tasks.forEach((t, k) => acc[k]!.add(t, out[t.output]!.dims, out[t.output]!.data as Float32Array, feeds[t.target]));
     }
   } finally {
@@ -66,7 +74,12 @@ class MetricAccumulator {
       const [n, c] = [dims[0]!, dims[1]!];
       const spatial = dims.slice(2).reduce((a, b) => a * b, 1);
       const dense = dims.length > 2;
-      if (dense) while (this.intersection.length < c) (this.intersection.push(0), this.union.push(0));
+      if (dense) {
+        while (this.intersection.length < c) {
+          this.intersection.push(0);
+          this.union.push(0);
+        }
+      }
       for (let i = 0; i < n; i++) {
         for (let s = 0; s < spatial; s++) {
           const t = Number(target.data[i * spatial + s]);

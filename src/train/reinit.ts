@@ -42,7 +42,10 @@ export function reinitialize(model: Model, analysis: ModelAnalysis, seed: number
           if (layer.op === 'BatchNormalization') {
             const mean = node.inputs[3];
             const variance = node.inputs[4];
-            for (const [name, value] of [[mean, 0], [variance, 1]] as const) {
+            for (const [name, value] of [
+              [mean, 0],
+              [variance, 1],
+            ] as const) {
               const s = name ? g.initializers.get(name) : undefined;
               if (s) g.initializers.set(name!, Tensor.fromArray(name!, 'float32', s.dims, new Float32Array(s.numel).fill(value)));
             }
@@ -54,7 +57,14 @@ export function reinitialize(model: Model, analysis: ModelAnalysis, seed: number
         default: {
           // Linear (Gemm / MatMul+Add) and elementwise parameters: U(±1/√fan_in) like nn.Linear.
           const weight = g.initializers.get(layer.params[0]!)!;
-          const fanIn = weight.dims.length >= 2 ? (layer.op === 'Gemm' && node.attrs.int('transB', 0) === 0 ? weight.dims[0]! : layer.op === 'MatMul' || layer.op.startsWith('MatMul') ? weight.dims[0]! : weight.dims[1]!) : weight.numel;
+          const fanIn =
+            weight.dims.length >= 2
+              ? layer.op === 'Gemm' && node.attrs.int('transB', 0) === 0
+                ? weight.dims[0]!
+                : layer.op === 'MatMul' || layer.op.startsWith('MatMul')
+                  ? weight.dims[0]!
+                  : weight.dims[1]!
+              : weight.numel;
           const bound = 1 / Math.sqrt(Math.max(fanIn, 1));
           rng.fillUniform(data, -bound, bound);
         }

@@ -45,18 +45,43 @@ describe('parameter discovery through preparing ops', () => {
     const tok = b.op1('Concat', [b.op1('Expand', [cls, shape]), x], { axis: 1 }, { name: '/Concat' });
     const gamma = b.initializer('blocks.0.gamma', 'float32', [4], floats(4));
     const scaled = b.op1('Mul', [tok, gamma], {}, { name: '/blocks.0/Mul' });
-    const slope = b.initializer('act.weight', 'float32', [4], floats(4, () => 0.25));
-    const act = b.op1('PRelu', [b.op1('Transpose', [scaled], { perm: [0, 2, 1] }), b.op1('Unsqueeze', [slope, b.int64s('ax', [1])])], {}, { name: '/act/PRelu' });
+    const slope = b.initializer(
+      'act.weight',
+      'float32',
+      [4],
+      floats(4, () => 0.25),
+    );
+    const act = b.op1(
+      'PRelu',
+      [b.op1('Transpose', [scaled], { perm: [0, 2, 1] }), b.op1('Unsqueeze', [slope, b.int64s('ax', [1])])],
+      {},
+      { name: '/act/PRelu' },
+    );
     // GroupNorm(2 groups, 4 channels) exported at opset 13: InstanceNormalization over the groups
     // with the exporter's ones and zeros, then the module's weight and bias through Unsqueeze.
     const grouped = b.op1('Reshape', [act, b.int64s('g', [0, 2, -1])]);
-    const ones = b.initializer('onnx::InstanceNormalization_7', 'float32', [2], floats(2, () => 1));
-    const zeros = b.initializer('onnx::InstanceNormalization_8', 'float32', [2], floats(2, () => 0));
+    const ones = b.initializer(
+      'onnx::InstanceNormalization_7',
+      'float32',
+      [2],
+      floats(2, () => 1),
+    );
+    const zeros = b.initializer(
+      'onnx::InstanceNormalization_8',
+      'float32',
+      [2],
+      floats(2, () => 0),
+    );
     const normed = b.op1('Reshape', [b.op1('InstanceNormalization', [grouped, ones, zeros], {}, { name: '/gn/InstanceNormalization' }), b.op1('Shape', [act])]);
     const gw = b.initializer('gn.weight', 'float32', [4], floats(4));
     const gb = b.initializer('gn.bias', 'float32', [4], floats(4));
     const ax = b.int64s('ax12', [1]);
-    const gn = b.op1('Add', [b.op1('Mul', [normed, b.op1('Unsqueeze', [gw, ax])], {}, { name: '/gn/Mul' }), b.op1('Unsqueeze', [gb, ax])], {}, { name: '/gn/Add' });
+    const gn = b.op1(
+      'Add',
+      [b.op1('Mul', [normed, b.op1('Unsqueeze', [gw, ax])], {}, { name: '/gn/Mul' }), b.op1('Unsqueeze', [gb, ax])],
+      {},
+      { name: '/gn/Add' },
+    );
     twoHeads(b, b.op1('ReduceMean', [gn], { axes: [2], keepdims: 0 }), 4);
     const model = b.model(13);
     const a = analyzeModel(model, resolveTasks(model));
@@ -83,10 +108,29 @@ describe('parameter discovery through preparing ops', () => {
     const h1 = b.op1('MatMul', [mixed, tied], {}, { name: '/proj1/MatMul' });
     const h2 = b.op1('MatMul', [h1, tied], {}, { name: '/proj2/MatMul' });
     // An eval-mode exporter merges equal tensors: two Linear layers reading one zero bias.
-    const zero = b.initializer('onnx::Gemm_9', 'float32', [4], floats(4, () => 0));
+    const zero = b.initializer(
+      'onnx::Gemm_9',
+      'float32',
+      [4],
+      floats(4, () => 0),
+    );
     const l1 = b.op1('Gemm', [h2, b.initializer('onnx::Gemm_10', 'float32', [4, 4], floats(16))], { transB: 1 }, { name: '/l1/Gemm' });
     b.graph.nodes[b.graph.nodes.length - 1]!.inputs.push(zero);
-    const l2 = b.op1('Gemm', [l1, b.initializer('onnx::Gemm_11', 'float32', [4, 4], floats(16, (i) => 0.02 * (i % 5))), zero], { transB: 1 }, { name: '/l2/Gemm' });
+    const l2 = b.op1(
+      'Gemm',
+      [
+        l1,
+        b.initializer(
+          'onnx::Gemm_11',
+          'float32',
+          [4, 4],
+          floats(16, (i) => 0.02 * (i % 5)),
+        ),
+        zero,
+      ],
+      { transB: 1 },
+      { name: '/l2/Gemm' },
+    );
     twoHeads(b, l2, 4);
     const model = b.model(13);
     const a = analyzeModel(model, resolveTasks(model));
@@ -103,7 +147,17 @@ describe('parameter discovery through preparing ops', () => {
     const x = b.input('x', 'float32', ['N', 2, 4, 4]);
     const bn = b.op1(
       'BatchNormalization',
-      [x, ...['weight', 'bias', 'running_mean', 'running_var'].map((p, i) => b.initializer(`bn.${p}`, 'float32', [2], floats(2, () => (i === 3 ? 1 : 0.5))))],
+      [
+        x,
+        ...['weight', 'bias', 'running_mean', 'running_var'].map((p, i) =>
+          b.initializer(
+            `bn.${p}`,
+            'float32',
+            [2],
+            floats(2, () => (i === 3 ? 1 : 0.5)),
+          ),
+        ),
+      ],
       {},
       { name: '/bn/BatchNormalization' },
     );
@@ -115,7 +169,11 @@ describe('parameter discovery through preparing ops', () => {
     const a = analyzeModel(model, resolveTasks(model));
     expect(a.layers.find((l) => l.name === 'bn')!.params).toEqual(['bn.weight', 'bn.bias']);
     expect(a.layers.find((l) => l.name === 'dead')!.tasks).toEqual([]);
-    expect(a.frozen.map((f) => `${f.name}:${f.kind}`).sort()).toEqual(['bn.running_mean:non-differentiable', 'bn.running_var:non-differentiable', 'up.scales:non-differentiable']);
+    expect(a.frozen.map((f) => `${f.name}:${f.kind}`).sort()).toEqual([
+      'bn.running_mean:non-differentiable',
+      'bn.running_var:non-differentiable',
+      'up.scales:non-differentiable',
+    ]);
   });
 
   it('rewrite copies a parameter together with its preparation, per task', async () => {
@@ -123,7 +181,12 @@ describe('parameter discovery through preparing ops', () => {
     const x = b.input('x', 'float32', ['N', 3, 4]);
     const w = b.initializer('fc.weight', 'float32', [4, 4], floats(16));
     const bias = b.initializer('fc.bias', 'float32', [4], floats(4));
-    const y = b.op1('Add', [b.op1('MatMul', [x, b.op1('Transpose', [w], { perm: [1, 0] }, { name: '/fc/Transpose' })], {}, { name: '/fc/MatMul' }), bias], {}, { name: '/fc/Add' });
+    const y = b.op1(
+      'Add',
+      [b.op1('MatMul', [x, b.op1('Transpose', [w], { perm: [1, 0] }, { name: '/fc/Transpose' })], {}, { name: '/fc/MatMul' }), bias],
+      {},
+      { name: '/fc/Add' },
+    );
     twoHeads(b, b.op1('ReduceMean', [y], { axes: [1], keepdims: 0 }), 4);
     const model = b.model(13);
     const tasks = resolveTasks(model);

@@ -30,11 +30,10 @@ describe('activation gradients', () => {
         const opset = opsets[trial % opsets.length]!;
         const a = attrs?.(rng) ?? {};
         // Scale up so HardSwish/HardSigmoid inputs land in all three pieces.
-        await expectGrad(
-          [{ name: 'x', dims: randomShape(rng, 1, 4, 4) }],
-          (b, [x]) => [b.op1(op, [b.op1('Mul', [x!, b.scalar('s', 2.5)])], a)],
-          { opset, seed: 1000 + trial },
-        );
+        await expectGrad([{ name: 'x', dims: randomShape(rng, 1, 4, 4) }], (b, [x]) => [b.op1(op, [b.op1('Mul', [x!, b.scalar('s', 2.5)])], a)], {
+          opset,
+          seed: 1000 + trial,
+        });
       }
     });
   }
@@ -54,12 +53,7 @@ describe('activation gradients', () => {
 
   it('Clip with attribute bounds (opset 10): both, min only, max only, none', async () => {
     const rng = new Random(10);
-    const forms: Record<string, AttrInput>[] = [
-      { min: float(-0.4), max: float(0.7) },
-      { min: float(0.1) },
-      { max: float(-0.2) },
-      {},
-    ];
+    const forms: Record<string, AttrInput>[] = [{ min: float(-0.4), max: float(0.7) }, { min: float(0.1) }, { max: float(-0.2) }, {}];
     for (const [k, attrs] of forms.entries()) {
       await expectGrad([{ name: 'x', dims: randomShape(rng, 1, 3, 5) }], (b, [x]) => [b.op1('Clip', [x!], attrs)], { opset: 10, seed: 30 + k });
     }
@@ -126,7 +120,10 @@ describe('activation gradients', () => {
       const x = [1 + rng.int(3), 1 + rng.int(4), 1 + rng.int(3), 1 + rng.int(4)];
       const slope = pick(rng, [[x[1]!, 1, 1], [1], [x[3]!], x.slice(1), x]);
       await expectGrad(
-        [{ name: 'x', dims: x }, { name: 'slope', dims: slope }],
+        [
+          { name: 'x', dims: x },
+          { name: 'slope', dims: slope },
+        ],
         (b, [xv, s]) => [b.op1('PRelu', [xv!, s!])],
         { opset: trial % 2 === 0 ? 9 : 16, seed: 60 + trial },
       );

@@ -20,7 +20,10 @@ describe('arithmetic gradients', () => {
       for (let trial = 0; trial < 6; trial++) {
         const [sa, sb] = broadcastPair(rng);
         const r = await gradcheck(
-          [{ name: 'a', dims: sa }, { name: 'b', dims: sb }],
+          [
+            { name: 'a', dims: sa },
+            { name: 'b', dims: sb },
+          ],
           (b, [x, y]) => [b.op1(op, [x!, op === 'Div' ? b.op1('Add', [b.op1('Abs', [y!]), b.scalar('one', 1)]) : y!])],
           { opset: 13, seed: 100 + trial },
         );
@@ -49,17 +52,27 @@ describe('arithmetic gradients', () => {
       });
       expect(r.worst).toBeLessThan(2e-3);
     }
-    const r = await gradcheck([{ name: 'x', dims: [4, 3] }, { name: 'p', dims: [3] }], (b, [x, p]) => [b.op1('Pow', [x!, p!])], {
-      opset: 13,
-      seed: 12,
-      positive: true,
-    });
+    const r = await gradcheck(
+      [
+        { name: 'x', dims: [4, 3] },
+        { name: 'p', dims: [3] },
+      ],
+      (b, [x, p]) => [b.op1('Pow', [x!, p!])],
+      {
+        opset: 13,
+        seed: 12,
+        positive: true,
+      },
+    );
     expect(r.worst).toBeLessThan(2e-3);
   });
 
   it('fan-out accumulates (x used twice) and Sum broadcasts', async () => {
     const r = await gradcheck(
-      [{ name: 'x', dims: [2, 3] }, { name: 'y', dims: [3] }],
+      [
+        { name: 'x', dims: [2, 3] },
+        { name: 'y', dims: [3] },
+      ],
       (b, [x, y]) => [b.op1('Sum', [b.op1('Mul', [x!, x!]), y!, x!])],
       { opset: 13, seed: 5 },
     );
@@ -68,8 +81,8 @@ describe('arithmetic gradients', () => {
 
   it('a wrong rule is caught (the check can fail)', async () => {
     // Exp's gradient taken at x instead of exp(x): deliberately wrong composition via Log.
-    await expect(
-      gradcheck([{ name: 'x', dims: [3] }], (b, [x]) => [b.op1("Mul", [x!, x!])], { opset: 13, seed: 1, rtol: 0 }),
-    ).rejects.toThrow(/gradcheck failed/);
+    await expect(gradcheck([{ name: 'x', dims: [3] }], (b, [x]) => [b.op1('Mul', [x!, x!])], { opset: 13, seed: 1, rtol: 0 })).rejects.toThrow(
+      /gradcheck failed/,
+    );
   });
 });

@@ -55,11 +55,7 @@ function randomConv(rng: Random, spatial: number): ConvCase {
 }
 
 async function checkConv(c: ConvCase, opset: number, seed: number): Promise<number> {
-  const inputs = [
-    { name: 'x', dims: c.x },
-    { name: 'w', dims: c.w },
-    ...(c.bias ? [{ name: 'b', dims: c.bias }] : []),
-  ];
+  const inputs = [{ name: 'x', dims: c.x }, { name: 'w', dims: c.w }, ...(c.bias ? [{ name: 'b', dims: c.bias }] : [])];
   const r = await gradcheck(inputs, (b, names) => [b.op1('Conv', names, c.attrs)], { opset, seed, directions: 2 });
   return r.worst;
 }
@@ -151,7 +147,10 @@ describe('Conv gradients', () => {
     }
     // Weights as constants: only dX is built (and still right).
     const r = await gradcheck(
-      [{ name: 'x', dims: [1, 2, 6, 5] }, { name: 'w', dims: [2, 2, 3, 2], differentiate: false }],
+      [
+        { name: 'x', dims: [1, 2, 6, 5] },
+        { name: 'w', dims: [2, 2, 3, 2], differentiate: false },
+      ],
       (b, [x, w]) => [b.op1('Conv', [x!, w!], { strides: [2, 1], pads: [1, 0, 1, 1] })],
       { opset: 17, seed: 3100 },
     );
@@ -189,7 +188,7 @@ describe('Conv lowered to im2col + GEMM (forward)', () => {
     }
   }
 
-  it('computes what onnxruntime\'s Conv computes (random configurations, every split mode, W as input or initializer)', async () => {
+  it("computes what onnxruntime's Conv computes (random configurations, every split mode, W as input or initializer)", async () => {
     const rng = new Random(51);
     for (let trial = 0; trial < 24; trial++) {
       const c = randomConv(rng, trial % 3 === 2 ? 3 : 1 + (trial % 2));
@@ -224,7 +223,8 @@ describe('Conv lowered to im2col + GEMM (forward)', () => {
       expect(actual.length, describeCase(c)).toBe(expected.length);
       let scale = 1e-6;
       for (const v of expected) scale = Math.max(scale, Math.abs(v));
-      for (let i = 0; i < expected.length; i++) expect(Math.abs(actual[i]! - expected[i]!) / scale, `${describeCase(c)} split ${split}, element ${i}`).toBeLessThan(1e-5);
+      for (let i = 0; i < expected.length; i++)
+        expect(Math.abs(actual[i]! - expected[i]!) / scale, `${describeCase(c)} split ${split}, element ${i}`).toBeLessThan(1e-5);
     }
   });
 });
@@ -276,11 +276,7 @@ describe('ConvTranspose gradients', () => {
       const rng = new Random(21 + f.seed);
       for (let trial = 0; trial < 14; trial++) {
         const c = randomConvTranspose(rng, trial % 2 === 0 ? 1 : 2);
-        const inputs = [
-          { name: 'x', dims: c.x },
-          { name: 'w', dims: c.w },
-          ...(c.bias ? [{ name: 'b', dims: c.bias }] : []),
-        ];
+        const inputs = [{ name: 'x', dims: c.x }, { name: 'w', dims: c.w }, ...(c.bias ? [{ name: 'b', dims: c.bias }] : [])];
         const opset = trial % 4 < 2 ? 13 : 17;
         const r = await gradcheck(inputs, (b, names) => [b.op1('ConvTranspose', names, c.attrs)], { opset, seed: 4000 + trial, directions: 2 }).catch(
           (err: unknown) => {
@@ -303,14 +299,21 @@ describe('ConvTranspose gradients', () => {
     ];
     for (const [i, attrs] of forms.entries()) {
       const r = await gradcheck(
-        [{ name: 'x', dims: [1, 2, 3, 3] }, { name: 'w', dims: [2, 2, 3, 2] }],
+        [
+          { name: 'x', dims: [1, 2, 3, 3] },
+          { name: 'w', dims: [2, 2, 3, 2] },
+        ],
         (b, names) => [b.op1('ConvTranspose', names, attrs)],
         { opset: 13, seed: 4100 + i },
       );
       expect(r.worst).toBeLessThan(2e-3);
     }
     const r = await gradcheck(
-      [{ name: 'x', dims: [1, 2, 2, 3, 2] }, { name: 'w', dims: [2, 1, 2, 2, 2] }, { name: 'b', dims: [1] }],
+      [
+        { name: 'x', dims: [1, 2, 2, 3, 2] },
+        { name: 'w', dims: [2, 1, 2, 2, 2] },
+        { name: 'b', dims: [1] },
+      ],
       (b, names) => [b.op1('ConvTranspose', names, { strides: [2, 1, 2], pads: [1, 0, 0, 0, 1, 1], output_padding: [1, 0, 0] })],
       { opset: 17, seed: 4200 },
     );

@@ -21,11 +21,10 @@ describe('CumSum, Trilu and TopK gradients', () => {
       if (trial % 4 !== 0) attrs['exclusive'] = rng.int(2);
       if (trial % 4 !== 1) attrs['reverse'] = rng.int(2);
       const int32 = trial % 3 === 1;
-      await expectGrad(
-        [{ name: 'x', dims }],
-        (b, [x]) => [b.op1('CumSum', [x!, intConst(b, axis, int32, trial % 5 === 4)], attrs)],
-        { opset: opsets[trial % opsets.length]!, seed: 1100 + trial },
-      );
+      await expectGrad([{ name: 'x', dims }], (b, [x]) => [b.op1('CumSum', [x!, intConst(b, axis, int32, trial % 5 === 4)], attrs)], {
+        opset: opsets[trial % opsets.length]!,
+        seed: 1100 + trial,
+      });
     }
   });
 
@@ -37,11 +36,10 @@ describe('CumSum, Trilu and TopK gradients', () => {
       const attrs: Record<string, AttrInput | undefined> = {};
       if (trial % 3 !== 0) attrs['upper'] = rng.int(2);
       const k = trial % 4 === 0 ? undefined : rng.int(7) - 3;
-      await expectGrad(
-        [{ name: 'x', dims }],
-        (b, [x]) => [b.op1('Trilu', k === undefined ? [x!] : [x!, b.scalar('k', k, 'int64')], attrs)],
-        { opset: opsets[trial % opsets.length]!, seed: 1400 + trial },
-      );
+      await expectGrad([{ name: 'x', dims }], (b, [x]) => [b.op1('Trilu', k === undefined ? [x!] : [x!, b.scalar('k', k, 'int64')], attrs)], {
+        opset: opsets[trial % opsets.length]!,
+        seed: 1400 + trial,
+      });
     }
   });
 

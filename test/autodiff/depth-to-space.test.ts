@@ -5,7 +5,12 @@ import { depthToSpaceRule, tileRule } from '../../src/autodiff/rules/shape.js';
 import { expectGrad, randomShape, withBrokenRule } from './rule-test-util.js';
 
 function i64(b: GraphBuilder, base: string, values: readonly number[]): string {
-  return b.constant(base, 'int64', [values.length], BigInt64Array.from(values, (v) => BigInt(v)));
+  return b.constant(
+    base,
+    'int64',
+    [values.length],
+    BigInt64Array.from(values, (v) => BigInt(v)),
+  );
 }
 
 /** The op's output squared, so dY depends on x and a misplaced gradient shows. */
@@ -16,7 +21,16 @@ function squared(b: GraphBuilder, y: string): string {
 describe('DepthToSpace / SpaceToDepth gradients', () => {
   it('DepthToSpace DCR and CRD: random N, C, H, W and blocksize (opsets 11, 13, 18, 21; DCR also at 9)', async () => {
     const rng = new Random(311);
-    const forms: [string, number][] = [['DCR', 9], ['DCR', 11], ['CRD', 11], ['DCR', 13], ['CRD', 13], ['CRD', 18], ['DCR', 21], ['CRD', 21]];
+    const forms: [string, number][] = [
+      ['DCR', 9],
+      ['DCR', 11],
+      ['CRD', 11],
+      ['DCR', 13],
+      ['CRD', 13],
+      ['CRD', 18],
+      ['DCR', 21],
+      ['CRD', 21],
+    ];
     for (let trial = 0; trial < 12; trial++) {
       const [mode, opset] = forms[trial % forms.length]!;
       const b = 1 + rng.int(3);

@@ -36,10 +36,22 @@ const CASES: Case[] = [
   { eq: 'ij , jk -> ik' },
   { eq: 'ij,ij->ij', one: [1, 'i'] },
   { eq: 'bij,bjk->bik', one: [0, 'b'] },
-  { eq: '...ij,...jk->...ik', ellipsis: [[2, 1], [1, 3]] },
+  {
+    eq: '...ij,...jk->...ik',
+    ellipsis: [
+      [2, 1],
+      [1, 3],
+    ],
+  },
   { eq: '...ii->...i', ellipsis: [[2]] },
   { eq: 'b...a', ellipsis: [[3, 2]] },
-  { eq: 'i...,i...->...', ellipsis: [[1, 3], [2, 1]] },
+  {
+    eq: 'i...,i...->...',
+    ellipsis: [
+      [1, 3],
+      [2, 1],
+    ],
+  },
   { eq: '...j,j...->...', ellipsis: [[2], [2]] },
 ];
 
@@ -76,7 +88,10 @@ describe('Einsum gradients', () => {
   it('the same tensor as two operands gets both gradients (x·xᵀ), and a fixed operand gets none', async () => {
     await expectGrad([{ name: 'x', dims: [3, 4] }], (b, [x]) => [b.op1('Einsum', [x!, x!], { equation: 'ij,kj->ik' })], { opset: 13, seed: 1401 });
     await expectGrad(
-      [{ name: 'x', dims: [3, 4] }, { name: 'w', dims: [4, 2], differentiate: false }],
+      [
+        { name: 'x', dims: [3, 4] },
+        { name: 'w', dims: [4, 2], differentiate: false },
+      ],
       (b, [x, w]) => [b.op1('Einsum', [x!, w!], { equation: 'ij,jk->ik' })],
       { opset: 13, seed: 1402 },
     );
@@ -86,7 +101,14 @@ describe('Einsum gradients', () => {
     const c = canonicalEinsum('b...a', [[2, 4, 5, 3]], 'n');
     expect(c.inputs[0]!.length).toBe(4);
     expect(c.output.slice(2)).toEqual(['a', 'b']);
-    const bc = canonicalEinsum('ij,ij->ij', [[2, 3], [1, 3]], 'n');
+    const bc = canonicalEinsum(
+      'ij,ij->ij',
+      [
+        [2, 3],
+        [1, 3],
+      ],
+      'n',
+    );
     expect(bc.inputs[1]![0]).not.toBe('i');
     expect(bc.sizes.get(bc.inputs[1]![0]!)).toBe(1);
   });
@@ -95,7 +117,16 @@ describe('Einsum gradients', () => {
     const letters = 'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWX';
     // 50 labels plus a rank-3 ellipsis: the 52 Einsum labels run out.
     expect(() => canonicalEinsum(`${letters}...`, [Array.from({ length: 53 }, () => 1)], 'node "big"')).toThrow(ReconError);
-    expect(() => canonicalEinsum('ij,jk->ik', [[2, 3], [4, 5]], 'node "mm"')).toThrow(/node "mm".*"ij,jk->ik".*sizes 3 and 4/);
+    expect(() =>
+      canonicalEinsum(
+        'ij,jk->ik',
+        [
+          [2, 3],
+          [4, 5],
+        ],
+        'node "mm"',
+      ),
+    ).toThrow(/node "mm".*"ij,jk->ik".*sizes 3 and 4/);
     expect(() => canonicalEinsum('ij->ik', [[2, 3]], 'node "bad"')).toThrow(/node "bad".*"ij->ik".*output label "k"/);
     expect(() => canonicalEinsum('i.j->i', [[2, 3]], 'node "dots"')).toThrow(ReconError);
     expect(() => canonicalEinsum('ijk->i', [[2, 3]], 'node "rank"')).toThrow(/rank 2/);

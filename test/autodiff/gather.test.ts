@@ -23,7 +23,10 @@ describe('gather gradients', () => {
       const idx = indices(rng, n, dims[axis]!, trial % 2 === 1);
       const int32 = trial % 3 === 2;
       await expectGrad(
-        [{ name: 'x', dims }, { name: 'i', dims: iDims, dtype: 'int64', data: int64Data(idx) }],
+        [
+          { name: 'x', dims },
+          { name: 'i', dims: iDims, dtype: 'int64', data: int64Data(idx) },
+        ],
         (b, [x, i]) => [b.op1('Gather', [x!, int32 ? b.op1('Cast', [i!], { to: 6 }) : i!], { axis: rng.uniform() < 0.5 ? axis : axis - dims.length })],
         { opset: trial % 2 === 0 ? 16 : 18, seed: 7100 + trial },
       );
@@ -33,7 +36,10 @@ describe('gather gradients', () => {
   it('Gather as an embedding lookup: repeated ids accumulate into the table rows', async () => {
     const ids = [3, 1, 3, 3, 0, 1];
     const r = await expectGrad(
-      [{ name: 'table', dims: [5, 4] }, { name: 'ids', dims: [2, 3], dtype: 'int64', data: int64Data(ids) }],
+      [
+        { name: 'table', dims: [5, 4] },
+        { name: 'ids', dims: [2, 3], dtype: 'int64', data: int64Data(ids) },
+      ],
       (b, [t, i]) => [b.op1('Gather', [t!, i!])],
       { opset: 16, seed: 72 },
     );
@@ -42,10 +48,17 @@ describe('gather gradients', () => {
 
   it('Gather at an opset without ScatterND add explains what it needs', async () => {
     await expect(
-      gradcheck([{ name: 'x', dims: [4, 2] }, { name: 'i', dims: [3], dtype: 'int64', data: int64Data([0, 1, 1]) }], (b, [x, i]) => [b.op1('Gather', [x!, i!])], {
-        opset: 13,
-        seed: 1,
-      }),
+      gradcheck(
+        [
+          { name: 'x', dims: [4, 2] },
+          { name: 'i', dims: [3], dtype: 'int64', data: int64Data([0, 1, 1]) },
+        ],
+        (b, [x, i]) => [b.op1('Gather', [x!, i!])],
+        {
+          opset: 13,
+          seed: 1,
+        },
+      ),
     ).rejects.toThrow(/opset 16/);
   });
 
@@ -58,7 +71,10 @@ describe('gather gradients', () => {
       const iDims = dims.map((d, k) => (k === axis ? 1 + rng.int(5) : 1 + rng.int(d)));
       const n = iDims.reduce((a, d) => a * d, 1);
       await expectGrad(
-        [{ name: 'x', dims }, { name: 'i', dims: iDims, dtype: 'int64', data: int64Data(indices(rng, n, dims[axis]!, trial % 2 === 1)) }],
+        [
+          { name: 'x', dims },
+          { name: 'i', dims: iDims, dtype: 'int64', data: int64Data(indices(rng, n, dims[axis]!, trial % 2 === 1)) },
+        ],
         (b, [x, i]) => [b.op1('GatherElements', [x!, i!], { axis: trial % 3 === 0 ? axis - dims.length : axis })],
         { opset: trial % 2 === 0 ? 16 : 18, seed: 7300 + trial },
       );
@@ -75,7 +91,10 @@ describe('gather gradients', () => {
       const idx: number[] = [];
       for (let c = 0; c < count; c++) for (let j = 0; j < k; j++) idx.push(indices(rng, 1, dims[j]!, trial % 2 === 1)[0]!);
       await expectGrad(
-        [{ name: 'x', dims }, { name: 'i', dims: [...lead, k], dtype: 'int64', data: int64Data(idx) }],
+        [
+          { name: 'x', dims },
+          { name: 'i', dims: [...lead, k], dtype: 'int64', data: int64Data(idx) },
+        ],
         (b, [x, i]) => [b.op1('GatherND', [x!, i!])],
         { opset: 16, seed: 7400 + trial },
       );
@@ -92,10 +111,17 @@ describe('gather gradients', () => {
         return { 0: e.op1('ScatterND', [e.zeros([3, 2]), idx, ctx.outputGrad(0)!]) };
       },
       () =>
-        expectGrad([{ name: 'x', dims: [3, 2] }, { name: 'i', dims: [4], dtype: 'int64', data: int64Data([2, 0, 2, 2]) }], (b, [x, i]) => [b.op1('Gather', [x!, i!])], {
-          opset: 16,
-          seed: 1,
-        }),
+        expectGrad(
+          [
+            { name: 'x', dims: [3, 2] },
+            { name: 'i', dims: [4], dtype: 'int64', data: int64Data([2, 0, 2, 2]) },
+          ],
+          (b, [x, i]) => [b.op1('Gather', [x!, i!])],
+          {
+            opset: 16,
+            seed: 1,
+          },
+        ),
     );
   });
 });

@@ -65,7 +65,10 @@ export async function gradcheck(
       feeds[input.name] = { dtype: 'float32', dims: input.dims, data };
     }
   }
-  const outputs = body(b, inputs.map((i) => i.name));
+  const outputs = body(
+    b,
+    inputs.map((i) => i.name),
+  );
   const probe = b.model(options.opset);
   const forwardShapes = await inferShapes(probe, { feeds });
   const terms: string[] = [];
@@ -143,7 +146,9 @@ export async function gradcheck(
       worst = Math.max(worst, Math.abs(dot - fd) / scale);
     }
     if (!(worst <= rtol)) {
-      throw new Error(`gradcheck failed: worst relative error ${worst.toExponential(2)} > ${rtol} (analytic ${analytic.map((v) => v.toPrecision(6))}, numeric ${numeric.map((v) => v.toPrecision(6))})`);
+      throw new Error(
+        `gradcheck failed: worst relative error ${worst.toExponential(2)} > ${rtol} (analytic ${analytic.map((v) => v.toPrecision(6))}, numeric ${numeric.map((v) => v.toPrecision(6))})`,
+      );
     }
     return { worst, analytic, numeric };
   } finally {

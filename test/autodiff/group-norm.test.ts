@@ -31,7 +31,11 @@ describe('GroupNormalization gradients', () => {
         if (double) attrs['stash_type'] = 11;
         else if (opset >= 21 && trial === 1) attrs['stash_type'] = 1;
         await expectGrad(
-          [{ name: 'x', dims }, { name: 'scale', dims: [params] }, { name: 'bias', dims: [params] }],
+          [
+            { name: 'x', dims },
+            { name: 'scale', dims: [params] },
+            { name: 'bias', dims: [params] },
+          ],
           (b, inputs) => {
             const [x, s, bias] = double ? inputs.map((v) => b.op1('Cast', [v], { to: 11 })) : inputs;
             return [b.op1('GroupNormalization', [x!, s!, bias!], attrs)];
@@ -45,7 +49,11 @@ describe('GroupNormalization gradients', () => {
   it('only X needs a gradient (parameters fixed), and a depthwise-like case G = C', async () => {
     for (const opset of [18, 21]) {
       await expectGrad(
-        [{ name: 'x', dims: [2, 4, 3] }, { name: 'scale', dims: [4], differentiate: false }, { name: 'bias', dims: [4], differentiate: false }],
+        [
+          { name: 'x', dims: [2, 4, 3] },
+          { name: 'scale', dims: [4], differentiate: false },
+          { name: 'bias', dims: [4], differentiate: false },
+        ],
         (b, [x, s, bias]) => [b.op1('GroupNormalization', [x!, s!, bias!], { num_groups: 4 })],
         { opset, seed: 1900 + opset },
       );
@@ -66,7 +74,11 @@ describe('GroupNormalization gradients', () => {
       },
       () =>
         expectGrad(
-          [{ name: 'x', dims: [2, 4, 3] }, { name: 'scale', dims: [2] }, { name: 'bias', dims: [2] }],
+          [
+            { name: 'x', dims: [2, 4, 3] },
+            { name: 'scale', dims: [2] },
+            { name: 'bias', dims: [2] },
+          ],
           (b, [x, s, bias]) => [b.op1('GroupNormalization', [x!, s!, bias!], { num_groups: 2 })],
           { opset: 18, seed: 1 },
         ),

@@ -34,7 +34,9 @@ function reference(kind: LossKind, x: Float32Array, t: ArrayLike<number>, dims: 
       let total = 0;
       for (let i = 0; i < b; i++) {
         for (let k = 0; k < s; k++) {
-          let dot = 0, nx = 0, nt = 0;
+          let dot = 0,
+            nx = 0,
+            nt = 0;
           for (let j = 0; j < c; j++) {
             const a = x[(i * c + j) * s + k]!;
             const v = t[(i * c + j) * s + k]!;
@@ -70,7 +72,15 @@ function reference(kind: LossKind, x: Float32Array, t: ArrayLike<number>, dims: 
   }
 }
 
-async function lossValue(kind: LossKind, dims: number[], targetDims: number[], x: Float32Array, target: Float32Array | BigInt64Array, weight = 1, ignoreIndex = -1): Promise<number> {
+async function lossValue(
+  kind: LossKind,
+  dims: number[],
+  targetDims: number[],
+  x: Float32Array,
+  target: Float32Array | BigInt64Array,
+  weight = 1,
+  ignoreIndex = -1,
+): Promise<number> {
   const b = new GraphBuilder();
   const p = b.input('p', 'float32', dims);
   const isIndex = target instanceof BigInt64Array;
@@ -91,7 +101,13 @@ describe('losses (PyTorch semantics, mean reduction)', () => {
   const x = rng.fillNormal(new Float32Array(N * C * 4));
   const y = rng.fillNormal(new Float32Array(N * C * 4));
   const probs = y.map((v) => 1 / (1 + Math.exp(-v)));
-  for (const [kind, target] of [['mse', y], ['l1', y], ['smooth_l1', y.map((v) => v * 2)], ['bce_with_logits', probs], ['cosine', y]] as const) {
+  for (const [kind, target] of [
+    ['mse', y],
+    ['l1', y],
+    ['smooth_l1', y.map((v) => v * 2)],
+    ['bce_with_logits', probs],
+    ['cosine', y],
+  ] as const) {
     it(`${kind}: value equals the formula and the gradient matches finite differences`, async () => {
       expect(await lossValue(kind, dense, dense, x, target)).toBeCloseTo(reference(kind, x, target, dense), 5);
       expect(await lossValue(kind, dense, dense, x, target, 2.5)).toBeCloseTo(2.5 * reference(kind, x, target, dense), 4);

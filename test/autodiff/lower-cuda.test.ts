@@ -56,7 +56,10 @@ describe('forward lowerings for the CUDA execution provider', () => {
 
   it('the lowered MaxUnpool differentiates correctly (finite differences)', async () => {
     for (const [dims, kernel] of [
-      [[2, 3, 4, 6], [2, 2]],
+      [
+        [2, 3, 4, 6],
+        [2, 2],
+      ],
       [[1, 2, 7], [3]],
     ] as [number[], number[]][]) {
       await expectGrad(

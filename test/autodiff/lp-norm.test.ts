@@ -18,11 +18,10 @@ describe('LpNormalization gradients', () => {
         attrs['axis'] = rng.uniform() < 0.5 ? axis - dims.length : axis;
       }
       const double = trial % 4 === 3;
-      await expectGrad(
-        [{ name: 'x', dims }],
-        (b, [x]) => [b.op1('LpNormalization', [double ? b.op1('Cast', [x!], { to: 11 }) : x!], attrs)],
-        { opset: opsets[trial % opsets.length]!, seed: 7700 + trial },
-      );
+      await expectGrad([{ name: 'x', dims }], (b, [x]) => [b.op1('LpNormalization', [double ? b.op1('Cast', [x!], { to: 11 }) : x!], attrs)], {
+        opset: opsets[trial % opsets.length]!,
+        seed: 7700 + trial,
+      });
     }
   });
 

@@ -33,7 +33,10 @@ describe('matmul gradients', () => {
 
   it('Gemm with a constant C only differentiates A and B', async () => {
     await expectGrad(
-      [{ name: 'a', dims: [3, 2] }, { name: 'b', dims: [4, 2] }],
+      [
+        { name: 'a', dims: [3, 2] },
+        { name: 'b', dims: [4, 2] },
+      ],
       (b, [a, w]) => [b.op1('Gemm', [a!, w!, b.constant('c', 'float32', [4], Float32Array.of(1, 2, 3, 4))], { transB: 1 })],
       { opset: 13, seed: 7 },
     );
@@ -43,20 +46,42 @@ describe('matmul gradients', () => {
     [[4], [4, 3]],
     [[2, 4], [4]],
     [[5], [5]],
-    [[2, 3, 4], [4, 5]],
+    [
+      [2, 3, 4],
+      [4, 5],
+    ],
     [[4], [2, 4, 3]],
-    [[3, 4], [2, 4, 5]],
-    [[2, 1, 3, 4], [5, 4, 2]],
-    [[1, 3, 4], [2, 4, 3]],
+    [
+      [3, 4],
+      [2, 4, 5],
+    ],
+    [
+      [2, 1, 3, 4],
+      [5, 4, 2],
+    ],
+    [
+      [1, 3, 4],
+      [2, 4, 3],
+    ],
     [[2, 3, 2, 4], [4]],
-    [[2, 2, 3, 4], [2, 1, 4, 2]],
+    [
+      [2, 2, 3, 4],
+      [2, 1, 4, 2],
+    ],
   ];
   it('MatMul: 1-D operands, batched with broadcast batch dims, shared 2-D weights', async () => {
     for (const [i, [sa, sb]] of CASES.entries()) {
-      await expectGrad([{ name: 'a', dims: sa }, { name: 'b', dims: sb }], (b, [a, w]) => [b.op1('MatMul', [a!, w!])], {
-        opset: i % 2 === 0 ? 13 : 9,
-        seed: 600 + i,
-      });
+      await expectGrad(
+        [
+          { name: 'a', dims: sa },
+          { name: 'b', dims: sb },
+        ],
+        (b, [a, w]) => [b.op1('MatMul', [a!, w!])],
+        {
+          opset: i % 2 === 0 ? 13 : 9,
+          seed: 600 + i,
+        },
+      );
     }
   });
 
@@ -69,10 +94,17 @@ describe('matmul gradients', () => {
       const batch = Array.from({ length: rng.int(3) }, () => 1 + rng.int(3));
       const ba = batch.map((d) => (rng.uniform() < 0.3 ? 1 : d)).slice(rng.int(batch.length + 1));
       const bb = batch.map((d) => (rng.uniform() < 0.3 ? 1 : d)).slice(rng.int(batch.length + 1));
-      await expectGrad([{ name: 'a', dims: [...ba, M, K] }, { name: 'b', dims: [...bb, K, N] }], (b, [a, w]) => [b.op1('MatMul', [a!, w!])], {
-        opset: 17,
-        seed: 700 + trial,
-      });
+      await expectGrad(
+        [
+          { name: 'a', dims: [...ba, M, K] },
+          { name: 'b', dims: [...bb, K, N] },
+        ],
+        (b, [a, w]) => [b.op1('MatMul', [a!, w!])],
+        {
+          opset: 17,
+          seed: 700 + trial,
+        },
+      );
     }
   });
 
@@ -81,12 +113,28 @@ describe('matmul gradients', () => {
     await withBrokenRule(
       gemmRule,
       (ctx, right) => ({ ...right, 0: ctx.emit.op1('Gemm', [ctx.outputGrad(0)!, ctx.node.inputs[1]!]) }),
-      () => expectGrad([{ name: 'a', dims: [3, 3] }, { name: 'b', dims: [3, 3] }], (b, n) => [b.op1('Gemm', n)], { opset: 13, seed: 3 }),
+      () =>
+        expectGrad(
+          [
+            { name: 'a', dims: [3, 3] },
+            { name: 'b', dims: [3, 3] },
+          ],
+          (b, n) => [b.op1('Gemm', n)],
+          { opset: 13, seed: 3 },
+        ),
     );
     await withBrokenRule(
       matmulRule,
       (ctx, right) => ({ ...right, 1: ctx.emit.mul(right[1]!, ctx.emit.scalar(2)) }),
-      () => expectGrad([{ name: 'a', dims: [2, 3, 4] }, { name: 'b', dims: [4, 2] }], (b, n) => [b.op1('MatMul', n)], { opset: 13, seed: 3 }),
+      () =>
+        expectGrad(
+          [
+            { name: 'a', dims: [2, 3, 4] },
+            { name: 'b', dims: [4, 2] },
+          ],
+          (b, n) => [b.op1('MatMul', n)],
+          { opset: 13, seed: 3 },
+        ),
     );
   });
 });

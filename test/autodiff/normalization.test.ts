@@ -47,11 +47,15 @@ describe('normalization gradients', () => {
     for (let trial = 0; trial < 4; trial++) {
       const dims = randomShape(rng, 2, 4, 3, 2);
       // Training mode requires the running-statistics outputs; only y is differentiated.
-      await expectGrad(bnInputs(rng, dims), (b, names) => [b.op('BatchNormalization', names, { training_mode: 1, momentum: float(0.8) }, { outputCount: 3 })[0]!], {
-        opset: 15,
-        seed: 4200 + trial,
-        epsilon: 1e-2,
-      });
+      await expectGrad(
+        bnInputs(rng, dims),
+        (b, names) => [b.op('BatchNormalization', names, { training_mode: 1, momentum: float(0.8) }, { outputCount: 3 })[0]!],
+        {
+          opset: 15,
+          seed: 4200 + trial,
+          epsilon: 1e-2,
+        },
+      );
     }
   });
 
@@ -72,7 +76,12 @@ describe('normalization gradients', () => {
       const build = (): { b: GraphBuilder; node: ReturnType<GraphBuilder['graph']['nodes']['at']> } => {
         const b = new GraphBuilder();
         for (const [k, v] of Object.entries(feeds)) b.input(k, 'float32', v.dims);
-        b.op('BatchNormalization', ['x', 'scale', 'bias', 'mean', 'var'], { epsilon: float(epsilon), momentum: float(0.7), training_mode: 1 }, { outputs: ['y', 'rm', 'rv'] });
+        b.op(
+          'BatchNormalization',
+          ['x', 'scale', 'bias', 'mean', 'var'],
+          { epsilon: float(epsilon), momentum: float(0.7), training_mode: 1 },
+          { outputs: ['y', 'rm', 'rv'] },
+        );
         for (const o of ['y', 'rm', 'rv']) b.graph.outputs.push(makeValueInfo(o, 'float32', undefined));
         return { b, node: b.graph.nodes.at(-1) };
       };
@@ -190,7 +199,10 @@ describe('normalization gradients', () => {
       const withBias = trial % 2 === 0;
       const attrs: Record<string, AttrInput> = { axis };
       if (rng.uniform() < 0.5) attrs.epsilon = float(0.01 + 0.1 * rng.uniform());
-      const inputs = [{ name: 'x', dims }, { name: 'scale', dims: paramShape }];
+      const inputs = [
+        { name: 'x', dims },
+        { name: 'scale', dims: paramShape },
+      ];
       if (withBias) inputs.push({ name: 'bias', dims: paramShape });
       await expectGrad(inputs, (b, names) => [b.op1('LayerNormalization', names, attrs)], {
         opset: trial < 4 ? 17 : 18,
@@ -206,7 +218,11 @@ describe('normalization gradients', () => {
       // Without Y, scale and bias do not reach the loss: hold them fixed.
       const params = outputs.includes(0) ? {} : { differentiate: false };
       await expectGrad(
-        [{ name: 'x', dims: [2, 3, 4] }, { name: 'scale', dims: [4], data: normal(rng, 4), ...params }, { name: 'bias', dims: [4], data: normal(rng, 4), ...params }],
+        [
+          { name: 'x', dims: [2, 3, 4] },
+          { name: 'scale', dims: [4], data: normal(rng, 4), ...params },
+          { name: 'bias', dims: [4], data: normal(rng, 4), ...params },
+        ],
         (b, names) => {
           const outs = b.op('LayerNormalization', names, { axis: -1, epsilon: float(0.05) }, { outputCount: 3 });
           return outputs.map((i) => outs[i]!);
@@ -222,7 +238,11 @@ describe('normalization gradients', () => {
       const dims = randomShape(rng, 3, 5, 3, 2);
       const C = dims[1]!;
       await expectGrad(
-        [{ name: 'x', dims }, { name: 'scale', dims: [C] }, { name: 'bias', dims: [C] }],
+        [
+          { name: 'x', dims },
+          { name: 'scale', dims: [C] },
+          { name: 'bias', dims: [C] },
+        ],
         (b, names) => [b.op1('InstanceNormalization', names, rng.uniform() < 0.5 ? { epsilon: float(0.02) } : {})],
         { opset: trial % 2 === 0 ? 13 : 18, seed: 4700 + trial, epsilon: 1e-2 },
       );
@@ -239,8 +259,22 @@ describe('normalization gradients', () => {
     // Dropping the terms through the statistics (treating mean and variance as constants).
     await withBrokenRule(
       layerNormRule,
-      (ctx, right) => ({ ...right, 0: ctx.emit.mul(ctx.emit.mul(ctx.outputGrad(0)!, ctx.node.inputs[1]!), ctx.emit.op1('Reciprocal', [ctx.emit.op1('Sqrt', [ctx.emit.reduceMean(ctx.emit.op1('Mul', [ctx.node.inputs[0]!, ctx.node.inputs[0]!]), [1], true)])])) }),
-      () => expectGrad([{ name: 'x', dims: [3, 4] }, { name: 'scale', dims: [4] }], (b, n) => [b.op1('LayerNormalization', n)], { opset: 17, seed: 1 }),
+      (ctx, right) => ({
+        ...right,
+        0: ctx.emit.mul(
+          ctx.emit.mul(ctx.outputGrad(0)!, ctx.node.inputs[1]!),
+          ctx.emit.op1('Reciprocal', [ctx.emit.op1('Sqrt', [ctx.emit.reduceMean(ctx.emit.op1('Mul', [ctx.node.inputs[0]!, ctx.node.inputs[0]!]), [1], true)])]),
+        ),
+      }),
+      () =>
+        expectGrad(
+          [
+            { name: 'x', dims: [3, 4] },
+            { name: 'scale', dims: [4] },
+          ],
+          (b, n) => [b.op1('LayerNormalization', n)],
+          { opset: 17, seed: 1 },
+        ),
     );
   });
 });

@@ -51,7 +51,8 @@ async function expectSameOutputs(built: Built, opset: number, outputs: string[],
       expect(after[o]!.dims, o).toEqual(before[o]!.dims);
       const a = Array.from(after[o]!.data as Float32Array);
       const e = Array.from(before[o]!.data as Float32Array);
-      for (let i = 0; i < a.length; i++) expect(Math.abs(a[i]! - e[i]!), `${o}[${i}] at opset ${target}`).toBeLessThanOrEqual(1e-6 * Math.max(1, Math.abs(e[i]!)));
+      for (let i = 0; i < a.length; i++)
+        expect(Math.abs(a[i]! - e[i]!), `${o}[${i}] at opset ${target}`).toBeLessThanOrEqual(1e-6 * Math.max(1, Math.abs(e[i]!)));
     }
     upgraded.push(copy);
   }
@@ -104,7 +105,14 @@ describe('upgradeOpset', () => {
   it('BatchNormalization: inference form unchanged, training outputs become training_mode=1', async () => {
     const rng = new Random(73);
     const params = (b: GraphBuilder): string[] =>
-      ['scale', 'bias', 'mean', 'var'].map((name, i) => b.constant(name, 'float32', [3], Float32Array.from({ length: 3 }, () => (i === 3 ? 0.5 + rng.uniform() : rng.normal()))));
+      ['scale', 'bias', 'mean', 'var'].map((name, i) =>
+        b.constant(
+          name,
+          'float32',
+          [3],
+          Float32Array.from({ length: 3 }, () => (i === 3 ? 0.5 + rng.uniform() : rng.normal())),
+        ),
+      );
     const inference = start(rng, { x: [2, 3, 4] });
     const y = inference.b.op1('BatchNormalization', ['x', ...params(inference.b)], { epsilon: float(1e-3) });
     await expectSameOutputs(inference, 11, [y]);

@@ -8,7 +8,12 @@ import { expectGrad, randomShape, withBrokenRule } from './rule-test-util.js';
 type Mode = 'reflect' | 'edge' | 'wrap';
 
 function i64(b: GraphBuilder, base: string, values: readonly number[]): string {
-  return b.constant(base, 'int64', [values.length], BigInt64Array.from(values, (v) => BigInt(v)));
+  return b.constant(
+    base,
+    'int64',
+    [values.length],
+    BigInt64Array.from(values, (v) => BigInt(v)),
+  );
 }
 
 /**
@@ -49,7 +54,15 @@ function pad(b: GraphBuilder, x: string, mode: Mode, c: PadCase, opset: number, 
   const all = c.axes.length === rank && c.axes.every((a, i) => a === i);
   if (opset < 11) return b.op1('Pad', [x], { mode, pads: c.pads });
   const inputs = [x, i64(b, 'pads', c.pads)];
-  if (opset >= 18 && (!all || rng.uniform() < 0.5)) inputs.push('', i64(b, 'axes', c.axes.map((a) => (rng.uniform() < 0.5 ? a - rank : a))));
+  if (opset >= 18 && (!all || rng.uniform() < 0.5))
+    inputs.push(
+      '',
+      i64(
+        b,
+        'axes',
+        c.axes.map((a) => (rng.uniform() < 0.5 ? a - rank : a)),
+      ),
+    );
   return b.op1('Pad', inputs, { mode });
 }
 
@@ -92,7 +105,10 @@ describe('Pad reflect / edge / wrap gradients', () => {
   it('reflect and edge on the spatial axes of an image, as ReflectionPad2d / ReplicationPad2d export', async () => {
     for (const [i, mode] of (['reflect', 'edge'] as const).entries()) {
       await expectGrad(
-        [{ name: 'x', dims: [2, 3, 4, 5] }, { name: 'w', dims: [2, 3, 3, 3] }],
+        [
+          { name: 'x', dims: [2, 3, 4, 5] },
+          { name: 'w', dims: [2, 3, 3, 3] },
+        ],
         (b, [x, w]) => [b.op1('Conv', [b.op1('Pad', [x!, i64(b, 'pads', [0, 0, 1, 2, 0, 0, 2, 1])], { mode }), w!])],
         { opset: 13, seed: 30400 + i },
       );

@@ -70,11 +70,10 @@ describe('MaxPool gradient (Indices + ScatterElements add)', () => {
     // A smooth bump: the centre is the max of all nine windows around it.
     const data = new Float32Array(36);
     for (let i = 0; i < 6; i++) for (let j = 0; j < 6; j++) data[i * 6 + j] = -((i - 2.2) ** 2) - (j - 3.1) ** 2 + 0.01 * i * j;
-    const r = await gradcheck(
-      [{ name: 'x', dims: [1, 1, 6, 6], data }],
-      (b, [x]) => [b.op1('MaxPool', [x!], { kernel_shape: [3, 3], pads: [1, 1, 1, 1] })],
-      { opset: 16, seed: 5100 },
-    );
+    const r = await gradcheck([{ name: 'x', dims: [1, 1, 6, 6], data }], (b, [x]) => [b.op1('MaxPool', [x!], { kernel_shape: [3, 3], pads: [1, 1, 1, 1] })], {
+      opset: 16,
+      seed: 5100,
+    });
     expect(r.worst).toBeLessThan(2e-3);
   });
 
@@ -125,7 +124,11 @@ describe('AveragePool gradient (ConvTranspose over window counts)', () => {
 
 describe('global pooling and MaxUnpool', () => {
   it('GlobalAveragePool and GlobalMaxPool, 1-D to 3-D', async () => {
-    for (const [i, dims] of [[2, 3, 5], [1, 2, 3, 4], [2, 1, 2, 3, 2]].entries()) {
+    for (const [i, dims] of [
+      [2, 3, 5],
+      [1, 2, 3, 4],
+      [2, 1, 2, 3, 2],
+    ].entries()) {
       for (const op of ['GlobalAveragePool', 'GlobalMaxPool']) {
         expect(await check(op, { x: dims, attrs: {} }, 13, 5700 + i)).toBeLessThan(2e-3);
       }
@@ -137,7 +140,10 @@ describe('global pooling and MaxUnpool', () => {
     // maxima. The loss is Σ w·y, and equal shifts of both tied entries move y by the shift.
     const data = Float32Array.of(1, 3, 3, 0, 2, 5);
     const r = await gradcheck(
-      [{ name: 'x', dims: [1, 2, 3], data, differentiate: false }, { name: 's', dims: [1] }],
+      [
+        { name: 'x', dims: [1, 2, 3], data, differentiate: false },
+        { name: 's', dims: [1] },
+      ],
       (b, [x, s]) => {
         // y = GlobalMaxPool(x + s·t) with t = 1 on the two tied entries: dy/ds = 1 either way.
         const t = b.constant('t', 'float32', [1, 2, 3], Float32Array.of(0, 1, 1, 0, 0, 1));
@@ -157,7 +163,10 @@ describe('global pooling and MaxUnpool', () => {
     ];
     for (const [i, [dims, attrs, outputShape]] of cases.entries()) {
       const r = await gradcheck(
-        [{ name: 'x', dims }, { name: 'v', dims: [] }],
+        [
+          { name: 'x', dims },
+          { name: 'v', dims: [] },
+        ],
         (b, [x, v]) => {
           // Non-overlapping windows: indices are unique, so the unpooled values are X at the maxima.
           const [pooled, indices] = b.op('MaxPool', [x!], attrs, { outputCount: 2 });

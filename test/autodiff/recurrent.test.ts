@@ -92,7 +92,13 @@ function buildModel(c: Config, reference: boolean): Model {
     const swapped: Record<string, string> = { ...names };
     swapped['X'] = b.op1('Transpose', [names['X']!], { perm: [1, 0, 2] });
     for (const s of ['initial_h', 'initial_c']) if (names[s]) swapped[s] = b.op1('Transpose', [names[s]!], { perm: [1, 0, 2] });
-    const inner = addRecurrentNode(b, c, swapped, 0, outputNames(c).map((o) => `${o}_time_major`));
+    const inner = addRecurrentNode(
+      b,
+      c,
+      swapped,
+      0,
+      outputNames(c).map((o) => `${o}_time_major`),
+    );
     b.op1('Transpose', [inner[0]!], { perm: [2, 0, 1, 3] }, { outputs: ['Y'] });
     for (let k = 1; k < inner.length; k++) b.op1('Transpose', [inner[k]!], { perm: [1, 0, 2] }, { outputs: [outputNames(c)[k]!] });
   } else {
@@ -207,14 +213,28 @@ describe('recurrent ops lowered to standard ops', () => {
 
   it('the equivalence check catches a wrong lowering (swapped gates, the other GRU reset mode)', async () => {
     const c = (op: Op, linearBeforeReset: 0 | 1 = 0): Config => ({
-      op, direction: 'forward', layout: 0, opset: 14, seq: 3, batch: 2, input: 3, hidden: 3,
-      bias: true, initialH: true, initialC: true, peepholes: false, fullSeqLens: false, linearBeforeReset,
+      op,
+      direction: 'forward',
+      layout: 0,
+      opset: 14,
+      seq: 3,
+      batch: 2,
+      input: 3,
+      hidden: 3,
+      bias: true,
+      initialH: true,
+      initialC: true,
+      peepholes: false,
+      fullSeqLens: false,
+      linearBeforeReset,
     });
-    const swap = (i: number, j: number) => (_op: Op, gates: string[]): string[] => {
-      const out = gates.slice();
-      [out[i], out[j]] = [gates[j]!, gates[i]!];
-      return out;
-    };
+    const swap =
+      (i: number, j: number) =>
+      (_op: Op, gates: string[]): string[] => {
+        const out = gates.slice();
+        [out[i], out[j]] = [gates[j]!, gates[i]!];
+        return out;
+      };
     try {
       recurrentLoweringFaults.permuteGates = swap(0, 1); // GRU z ↔ r
       expect(await loweringError(c('GRU'), 1)).toBeGreaterThan(1e-2);
@@ -235,11 +255,26 @@ describe('recurrent ops lowered to standard ops', () => {
     const rng = new Random(9);
     const weight = (name: string, dims: number[]): string => {
       const data = rng.fillNormal(new Float32Array(dims.reduce((x, y) => x * y, 1)));
-      return b.initializer(name, 'float32', dims, data.map((v) => 0.5 * v));
+      return b.initializer(
+        name,
+        'float32',
+        dims,
+        data.map((v) => 0.5 * v),
+      );
     };
-    const [y1] = b.op('LSTM', ['X', weight('W1', [2, 16, 3]), weight('R1', [2, 16, 4]), weight('B1', [2, 32])], { hidden_size: 4, direction: 'bidirectional' }, { outputCount: 3 });
+    const [y1] = b.op(
+      'LSTM',
+      ['X', weight('W1', [2, 16, 3]), weight('R1', [2, 16, 4]), weight('B1', [2, 32])],
+      { hidden_size: 4, direction: 'bidirectional' },
+      { outputCount: 3 },
+    );
     const x2 = b.op1('Reshape', [b.op1('Transpose', [y1!], { perm: [0, 2, 1, 3] }), b.int64s('shape', [4, 2, 8])]);
-    b.op('GRU', [x2, weight('W2', [1, 9, 8]), weight('R2', [1, 9, 3]), weight('B2', [1, 18])], { hidden_size: 3, linear_before_reset: 1 }, { outputs: ['Y', 'Y_h'] });
+    b.op(
+      'GRU',
+      [x2, weight('W2', [1, 9, 8]), weight('R2', [1, 9, 3]), weight('B2', [1, 18])],
+      { hidden_size: 3, linear_before_reset: 1 },
+      { outputs: ['Y', 'Y_h'] },
+    );
     b.output('Y', 'float32');
     b.output('Y_h', 'float32');
     const model = b.model(17);
@@ -256,8 +291,20 @@ describe('recurrent ops lowered to standard ops', () => {
 
   it('accepts sequence_lens computed from the static shape of X (full length for every sequence)', async () => {
     const c: Config = {
-      op: 'LSTM', direction: 'reverse', layout: 0, opset: 17, seq: 4, batch: 3, input: 2, hidden: 3,
-      bias: true, initialH: false, initialC: false, peepholes: false, fullSeqLens: false, linearBeforeReset: 0,
+      op: 'LSTM',
+      direction: 'reverse',
+      layout: 0,
+      opset: 17,
+      seq: 4,
+      batch: 3,
+      input: 2,
+      hidden: 3,
+      bias: true,
+      initialH: false,
+      initialC: false,
+      peepholes: false,
+      fullSeqLens: false,
+      linearBeforeReset: 0,
     };
     const err = await loweringError(c, 11, (m) => {
       const b = new GraphBuilder(m.graph);
@@ -278,7 +325,16 @@ describe('recurrent ops lowered to standard ops', () => {
     for (const op of ['RNN', 'GRU', 'LSTM'] as const) {
       for (const direction of ['forward', 'reverse', 'bidirectional'] as const) {
         const c = randomConfig(rng, op, direction, direction === 'reverse' ? 1 : 0);
-        Object.assign(c, { bias: true, initialH: true, initialC: true, peepholes: op === 'LSTM', fullSeqLens: false, activations: undefined, seq: 1 + Math.min(c.seq, 3), opset: 17 });
+        Object.assign(c, {
+          bias: true,
+          initialH: true,
+          initialC: true,
+          peepholes: op === 'LSTM',
+          fullSeqLens: false,
+          activations: undefined,
+          seq: 1 + Math.min(c.seq, 3),
+          opset: 17,
+        });
         cases.push(c);
       }
     }
@@ -290,7 +346,13 @@ describe('recurrent ops lowered to standard ops', () => {
         inputs.map((s) => ({ name: s.name, dims: s.dims })),
         (b, names) => {
           const byName = Object.fromEntries(inputs.map((s, k) => [s.name, names[k]!]));
-          const outputs = addRecurrentNode(b, c, byName, c.layout, outputNames(c).map((o) => b.name(o)));
+          const outputs = addRecurrentNode(
+            b,
+            c,
+            byName,
+            c.layout,
+            outputNames(c).map((o) => b.name(o)),
+          );
           lowerRecurrentOps(b.graph, { values: new Map(inputs.map((s) => [s.name, { dims: s.dims }])) }, c.opset);
           return outputs;
         },
@@ -305,9 +367,19 @@ describe('recurrent ops lowered to standard ops', () => {
     b.input('X', 'float32', [3, 2, 3]);
     const weight = (name: string, dims: number[]): string => {
       const data = rng.fillNormal(new Float32Array(dims.reduce((x, y) => x * y, 1)));
-      return b.initializer(name, 'float32', dims, data.map((v) => 0.6 * v));
+      return b.initializer(
+        name,
+        'float32',
+        dims,
+        data.map((v) => 0.6 * v),
+      );
     };
-    const [, yh] = b.op('GRU', ['X', weight('W', [1, 12, 3]), weight('R', [1, 12, 4]), weight('B', [1, 24])], { hidden_size: 4, linear_before_reset: 1 }, { outputCount: 2 });
+    const [, yh] = b.op(
+      'GRU',
+      ['X', weight('W', [1, 12, 3]), weight('R', [1, 12, 4]), weight('B', [1, 24])],
+      { hidden_size: 4, linear_before_reset: 1 },
+      { outputCount: 2 },
+    );
     b.op1('Squeeze', [yh!, b.int64s('axes', [0])], {}, { outputs: ['pred'] });
     b.output('pred', 'float32', [2, 4]);
     const model = b.model(17);
@@ -356,8 +428,20 @@ describe('recurrent ops lowered to standard ops', () => {
 
   describe('unsupported forms are refused with the node named', () => {
     const c: Config = {
-      op: 'GRU', direction: 'forward', layout: 0, opset: 14, seq: 3, batch: 2, input: 2, hidden: 2,
-      bias: false, initialH: false, initialC: false, peepholes: false, fullSeqLens: false, linearBeforeReset: 0,
+      op: 'GRU',
+      direction: 'forward',
+      layout: 0,
+      opset: 14,
+      seq: 3,
+      batch: 2,
+      input: 2,
+      hidden: 2,
+      bias: false,
+      initialH: false,
+      initialC: false,
+      peepholes: false,
+      fullSeqLens: false,
+      linearBeforeReset: 0,
     };
     const lower = (config: Config, edit: (b: GraphBuilder, node: Node | undefined) => void): void => {
       const b = new GraphBuilder();
@@ -393,10 +477,14 @@ describe('recurrent ops lowered to standard ops', () => {
         n!.inputs[4] = b.constant('lens', 'int32', [2], Int32Array.from(lens));
       };
       refused(c, withLens([3, 2]), /sequence_lens is \[3, 2\]/);
-      refused(c, (b, n) => {
-        n!.inputs[3] = '';
-        n!.inputs[4] = b.input('lens', 'int32', [2]);
-      }, /sequence_lens \("lens"\) is not known/);
+      refused(
+        c,
+        (b, n) => {
+          n!.inputs[3] = '';
+          n!.inputs[4] = b.input('lens', 'int32', [2]);
+        },
+        /sequence_lens \("lens"\) is not known/,
+      );
       // Full lengths are fine.
       expect(() => lower(c, withLens([3, 3]))).not.toThrow();
     });

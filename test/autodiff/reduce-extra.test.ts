@@ -68,7 +68,10 @@ describe('extra reduction gradients', () => {
     const rng = new Random(18);
     for (const [k, op] of ['ReduceSum', 'ReduceMean', 'ReduceMax'].entries()) {
       for (const noop of [true, false]) {
-        await expectGrad([{ name: 'x', dims: randomShape(rng, 1, 3, 4) }], (b, [x]) => [reduce(b, op, x!, 18, undefined, 1, noop)], { opset: 18, seed: 650 + k });
+        await expectGrad([{ name: 'x', dims: randomShape(rng, 1, 3, 4) }], (b, [x]) => [reduce(b, op, x!, 18, undefined, 1, noop)], {
+          opset: 18,
+          seed: 650 + k,
+        });
       }
     }
   });
@@ -106,10 +109,30 @@ describe('extra reduction gradients', () => {
       expectGrad([{ name: 'x', dims: [3, 4] }], (b, [x]) => [reduce(b, op, x!, 18, [1], 1)], { opset: 18, seed: 9 });
     // ReduceL1 without the sign; ReduceL2 without dividing by the norm; ReduceSumSquare without
     // the 2; ReduceLogSumExp as eˣ instead of e^(x−y); ReduceProd off by 1%.
-    await withBrokenRule(reduceL1Rule, (ctx) => ({ 0: ctx.emit.op1('Expand', [ctx.outputGrad(0)!, ctx.emit.int64s([3, 4])]) }), () => check('ReduceL1'));
-    await withBrokenRule(reduceL2Rule, (ctx) => ({ 0: ctx.emit.mul(ctx.node.inputs[0]!, ctx.outputGrad(0)!) }), () => check('ReduceL2'));
-    await withBrokenRule(reduceSumSquareRule, (ctx) => ({ 0: ctx.emit.mul(ctx.node.inputs[0]!, ctx.outputGrad(0)!) }), () => check('ReduceSumSquare'));
-    await withBrokenRule(reduceLogSumExpRule, (ctx) => ({ 0: ctx.emit.mul(ctx.emit.op1('Exp', [ctx.node.inputs[0]!]), ctx.outputGrad(0)!) }), () => check('ReduceLogSumExp'));
-    await withBrokenRule(reduceProdRule, (ctx, right) => ({ 0: ctx.emit.mul(right[0]!, ctx.emit.scalar(1.01)) }), () => check('ReduceProd'));
+    await withBrokenRule(
+      reduceL1Rule,
+      (ctx) => ({ 0: ctx.emit.op1('Expand', [ctx.outputGrad(0)!, ctx.emit.int64s([3, 4])]) }),
+      () => check('ReduceL1'),
+    );
+    await withBrokenRule(
+      reduceL2Rule,
+      (ctx) => ({ 0: ctx.emit.mul(ctx.node.inputs[0]!, ctx.outputGrad(0)!) }),
+      () => check('ReduceL2'),
+    );
+    await withBrokenRule(
+      reduceSumSquareRule,
+      (ctx) => ({ 0: ctx.emit.mul(ctx.node.inputs[0]!, ctx.outputGrad(0)!) }),
+      () => check('ReduceSumSquare'),
+    );
+    await withBrokenRule(
+      reduceLogSumExpRule,
+      (ctx) => ({ 0: ctx.emit.mul(ctx.emit.op1('Exp', [ctx.node.inputs[0]!]), ctx.outputGrad(0)!) }),
+      () => check('ReduceLogSumExp'),
+    );
+    await withBrokenRule(
+      reduceProdRule,
+      (ctx, right) => ({ 0: ctx.emit.mul(right[0]!, ctx.emit.scalar(1.01)) }),
+      () => check('ReduceProd'),
+    );
   });
 });

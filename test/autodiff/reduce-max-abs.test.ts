@@ -29,7 +29,12 @@ describe('ReduceMax / ReduceMin gradients', () => {
       // Rows: a tie of two at the extreme, a tie of three, no tie.
       const data = Float32Array.of(2, 5, 5, 1, 7, 7, 7, 0, 3, 1, 4, 2);
       const sign = op === 'ReduceMax' ? 1 : -1;
-      const g = await gradientOf([3, 4], data.map((v) => sign * v), (b, x) => reduce(b, op, x, 13, [1], 1), 13);
+      const g = await gradientOf(
+        [3, 4],
+        data.map((v) => sign * v),
+        (b, x) => reduce(b, op, x, 13, [1], 1),
+        13,
+      );
       expect(g).toEqual([0, 0.5, 0.5, 0, 1 / 3, 1 / 3, 1 / 3, 0, 0, 0, 1, 0].map((v) => Math.fround(v)));
     });
   }

@@ -4,6 +4,7 @@ import { Random } from '../../src/util/random.js';
 import { GraphBuilder, float, type AttrInput } from '../../src/onnx/builder.js';
 import { serializeModel } from '../../src/onnx/save.js';
 import { RuntimeSession } from '../../src/runtime/session.js';
+import type { HostTensor } from '../../src/runtime/host-tensor.js';
 import { resizeMatrices, type ResizeAxisMatrix } from '../../src/autodiff/rules/resize.js';
 
 const pick = <T>(rng: Random, items: readonly T[]): T => items[rng.int(items.length)]!;
@@ -67,7 +68,7 @@ async function forwardCheck(c: ResizeCase, rng: Random): Promise<number> {
   b.graph.outputs.push({ name: y });
   const session = await RuntimeSession.create(serializeModel(b.model(c.opset)), { graphOptimizationLevel: 'disabled' });
   const xData = rng.fillNormal(new Float32Array(c.x.reduce((p, d) => p * d, 1)));
-  let result;
+  let result: HostTensor;
   try {
     result = (await session.run({ x: { dtype: 'float32', dims: c.x, data: xData } }))[y]!;
   } finally {
@@ -181,11 +182,31 @@ describe('Resize gradients (interpolation matrices)', () => {
       { op: 'Resize', opset: 13, x: [2, 3, 4], attrs: { mode: 'nearest', coordinate_transformation_mode: 'asymmetric' }, scales: [2, 1, 0.5] },
       { op: 'Resize', opset: 13, x: [1, 3, 4, 2], attrs: { mode: 'linear', coordinate_transformation_mode: 'align_corners' }, sizes: [1, 5, 7, 2] },
       { op: 'Resize', opset: 17, x: [2, 3, 2, 3], attrs: { mode: 'nearest', nearest_mode: 'ceil' }, scales: [1.5, 2, 1, 0.7] },
-      { op: 'Resize', opset: 13, x: [1, 1, 2, 3, 2], attrs: { mode: 'linear', coordinate_transformation_mode: 'pytorch_half_pixel' }, scales: [1, 1, 2, 1.5, 2] },
+      {
+        op: 'Resize',
+        opset: 13,
+        x: [1, 1, 2, 3, 2],
+        attrs: { mode: 'linear', coordinate_transformation_mode: 'pytorch_half_pixel' },
+        scales: [1, 1, 2, 1.5, 2],
+      },
       { op: 'Resize', opset: 13, x: [1, 2, 3, 3], attrs: { mode: 'linear' }, sizes: [1, 2, 1, 4] },
-      { op: 'Resize', opset: 11, x: [1, 2, 3, 3], attrs: { mode: 'cubic', coordinate_transformation_mode: 'pytorch_half_pixel' }, sizes: [1, 2, 1, 5], emptyRoi: true },
+      {
+        op: 'Resize',
+        opset: 11,
+        x: [1, 2, 3, 3],
+        attrs: { mode: 'cubic', coordinate_transformation_mode: 'pytorch_half_pixel' },
+        sizes: [1, 2, 1, 5],
+        emptyRoi: true,
+      },
       // Scale 1 on a resized tensor's other axis with an unusual size: that axis stays identity.
-      { op: 'Resize', opset: 13, x: [1, 1, 3, 3], attrs: { mode: 'nearest', coordinate_transformation_mode: 'tf_crop_and_resize' }, roi: [0, 0, 0.2, 0, 1, 1, 0.9, 1], scales: [1, 1, 2, 1] },
+      {
+        op: 'Resize',
+        opset: 13,
+        x: [1, 1, 3, 3],
+        attrs: { mode: 'nearest', coordinate_transformation_mode: 'tf_crop_and_resize' },
+        roi: [0, 0, 0.2, 0, 1, 1, 0.9, 1],
+        scales: [1, 1, 2, 1],
+      },
     ];
     for (const [i, c] of cases.entries()) await check(c, 6100 + i);
   });
@@ -213,7 +234,10 @@ describe('Resize gradients (interpolation matrices)', () => {
     ).rejects.toThrow(/antialias/);
     await expect(
       gradcheck(
-        [{ name: 'x', dims: [1, 1, 2, 2] }, { name: 's', dims: [4], differentiate: false, data: Float32Array.of(1, 1, 2, 2) }],
+        [
+          { name: 'x', dims: [1, 1, 2, 2] },
+          { name: 's', dims: [4], differentiate: false, data: Float32Array.of(1, 1, 2, 2) },
+        ],
         (b, [x, s]) => [b.op1('Resize', [x!, '', s!], { mode: 'nearest' })],
         { opset: 13, seed: 1 },
       ),
@@ -222,7 +246,13 @@ describe('Resize gradients (interpolation matrices)', () => {
 
   it('nearest modes differ at exact halves (so the forward check can tell them apart)', async () => {
     // round_prefer_floor vs round_prefer_ceil differ only at exact halves: asymmetric ×2 has them.
-    const c: ResizeCase = { op: 'Resize', opset: 13, x: [1, 1, 2, 3], attrs: { mode: 'nearest', coordinate_transformation_mode: 'half_pixel', nearest_mode: 'round_prefer_ceil' }, scales: [1, 1, 1, 0.5] };
+    const c: ResizeCase = {
+      op: 'Resize',
+      opset: 13,
+      x: [1, 1, 2, 3],
+      attrs: { mode: 'nearest', coordinate_transformation_mode: 'half_pixel', nearest_mode: 'round_prefer_ceil' },
+      scales: [1, 1, 1, 0.5],
+    };
     const b = new GraphBuilder();
     b.input('x', 'float32', c.x);
     addResize(b, 'x', c);

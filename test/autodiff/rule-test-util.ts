@@ -2,7 +2,7 @@ import { expect } from 'vitest';
 import { float } from '../../src/onnx/builder.js';
 import type { AttrInput } from '../../src/onnx/builder.js';
 import type { GradientContext, GradientRule, InputGradients } from '../../src/autodiff/types.js';
-import { Random } from '../../src/util/random.js';
+import type { Random } from '../../src/util/random.js';
 import { gradcheck, type GradcheckInput, type GradcheckOptions } from './gradcheck.js';
 import type { GraphBuilder } from '../../src/onnx/builder.js';
 
@@ -25,13 +25,10 @@ export { float };
 export type { AttrInput };
 
 /** Runs gradcheck and asserts the worst relative error is under `rtol` (default 2e-3). */
-export async function expectGrad(
-  inputs: GradcheckInput[],
-  body: (b: GraphBuilder, names: string[]) => string[],
-  options: GradcheckOptions,
-): Promise<number> {
+export async function expectGrad(inputs: GradcheckInput[], body: (b: GraphBuilder, names: string[]) => string[], options: GradcheckOptions): Promise<number> {
   const r = await gradcheck(inputs, body, options);
-  if (process.env.GRAD_DEBUG) console.log(`worst=${r.worst.toExponential(2)} analytic=${r.analytic.map((v) => v.toPrecision(4))} numeric=${r.numeric.map((v) => v.toPrecision(4))}`);
+  if (process.env.GRAD_DEBUG)
+    console.log(`worst=${r.worst.toExponential(2)} analytic=${r.analytic.map((v) => v.toPrecision(4))} numeric=${r.numeric.map((v) => v.toPrecision(4))}`);
   expect(r.worst).toBeLessThan(options.rtol ?? 2e-3);
   return r.worst;
 }
@@ -44,7 +41,11 @@ export function int64Data(values: readonly number[]): BigInt64Array {
  * Temporarily replaces a registered rule's backward (the registry holds the same object), to
  * show the finite-difference check rejects a wrong gradient for that op.
  */
-export async function withBrokenRule(rule: GradientRule, breakIt: (ctx: GradientContext, right: InputGradients) => InputGradients, run: () => Promise<unknown>): Promise<void> {
+export async function withBrokenRule(
+  rule: GradientRule,
+  breakIt: (ctx: GradientContext, right: InputGradients) => InputGradients,
+  run: () => Promise<unknown>,
+): Promise<void> {
   const mutable = rule as { backward: GradientRule['backward'] };
   const original = mutable.backward;
   mutable.backward = (ctx) => breakIt(ctx, original.call(rule, ctx));

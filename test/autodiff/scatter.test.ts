@@ -69,7 +69,9 @@ function elementsCase(rng: Random, repeats: boolean, negative: boolean): Element
   const indexDims = data.map((d) => 1 + rng.int(d));
   const dim = data[axis]!;
   const lines = numel(indexDims) / indexDims[axis]!;
-  const perLine = Array.from({ length: lines }, () => (repeats ? Array.from({ length: indexDims[axis]! }, () => rng.int(dim)) : Array.from(rng.permutation(dim))));
+  const perLine = Array.from({ length: lines }, () =>
+    repeats ? Array.from({ length: indexDims[axis]! }, () => rng.int(dim)) : Array.from(rng.permutation(dim)),
+  );
   // Element at multi-index m reads entry m[axis] of its line (the line numbered by the other coordinates).
   const inner = numel(indexDims.slice(axis + 1));
   const indices = Array.from({ length: numel(indexDims) }, (_, flat) => {
@@ -96,7 +98,11 @@ describe('ScatterND gradients', () => {
       const c = ndCase(rng, false, trial % 2 === 1);
       const opset = [11, 13, 16, 18][trial % 4]!;
       await expectGrad(
-        [{ name: 'x', dims: c.data }, { name: 'i', dims: c.indexDims, dtype: 'int64', data: int64Data(c.indices) }, { name: 'u', dims: c.updates }],
+        [
+          { name: 'x', dims: c.data },
+          { name: 'i', dims: c.indexDims, dtype: 'int64', data: int64Data(c.indices) },
+          { name: 'u', dims: c.updates },
+        ],
         (b, [x, i, u]) => [b.op1('ScatterND', [x!, i!, u!], opset >= 16 && trial % 3 === 0 ? { reduction: 'none' } : {})],
         { opset, seed: 32100 + trial, directions: 2 },
       );
@@ -108,7 +114,11 @@ describe('ScatterND gradients', () => {
     for (let trial = 0; trial < 6; trial++) {
       const c = ndCase(rng, true, trial % 2 === 0);
       await expectGrad(
-        [{ name: 'x', dims: c.data }, { name: 'i', dims: c.indexDims, dtype: 'int64', data: int64Data(c.indices) }, { name: 'u', dims: c.updates }],
+        [
+          { name: 'x', dims: c.data },
+          { name: 'i', dims: c.indexDims, dtype: 'int64', data: int64Data(c.indices) },
+          { name: 'u', dims: c.updates },
+        ],
         (b, [x, i, u]) => [b.op1('ScatterND', [x!, i!, u!], { reduction: 'add' })],
         { opset: trial % 2 === 0 ? 16 : 18, seed: 32200 + trial, directions: 2 },
       );
@@ -119,7 +129,11 @@ describe('ScatterND gradients', () => {
     const c: NDCase = { data: [4, 3], indexDims: [2, 1], indices: [3, 1], updates: [2, 3] };
     for (const [k, constant] of ['x', 'u'].entries()) {
       await expectGrad(
-        [{ name: 'x', dims: c.data, differentiate: constant !== 'x' }, { name: 'i', dims: c.indexDims, dtype: 'int64', data: int64Data(c.indices) }, { name: 'u', dims: c.updates, differentiate: constant !== 'u' }],
+        [
+          { name: 'x', dims: c.data, differentiate: constant !== 'x' },
+          { name: 'i', dims: c.indexDims, dtype: 'int64', data: int64Data(c.indices) },
+          { name: 'u', dims: c.updates, differentiate: constant !== 'u' },
+        ],
         (b, [x, i, u]) => [b.op1('ScatterND', [x!, i!, u!])],
         { opset: 13, seed: 32300 + k },
       );
@@ -129,7 +143,11 @@ describe('ScatterND gradients', () => {
   it('reduction mul is refused, naming the node', async () => {
     await expect(
       gradcheck(
-        [{ name: 'x', dims: [4] }, { name: 'i', dims: [1, 1], dtype: 'int64', data: int64Data([2]) }, { name: 'u', dims: [1] }],
+        [
+          { name: 'x', dims: [4] },
+          { name: 'i', dims: [1, 1], dtype: 'int64', data: int64Data([2]) },
+          { name: 'u', dims: [1] },
+        ],
         (b, [x, i, u]) => [b.op1('ScatterND', [x!, i!, u!], { reduction: 'mul' })],
         { opset: 16, seed: 1 },
       ),
@@ -142,7 +160,11 @@ describe('ScatterND gradients', () => {
       (ctx, right) => ({ ...right, 0: ctx.outputGrad(0)! }),
       () =>
         expectGrad(
-          [{ name: 'x', dims: [4, 3] }, { name: 'i', dims: [2, 1], dtype: 'int64', data: int64Data([3, 1]) }, { name: 'u', dims: [2, 3] }],
+          [
+            { name: 'x', dims: [4, 3] },
+            { name: 'i', dims: [2, 1], dtype: 'int64', data: int64Data([3, 1]) },
+            { name: 'u', dims: [2, 3] },
+          ],
           (b, [x, i, u]) => [b.op1('ScatterND', [x!, i!, u!])],
           { opset: 13, seed: 1 },
         ),
@@ -159,7 +181,11 @@ describe('ScatterElements gradients', () => {
       const int32 = trial % 3 === 2;
       const axis = rng.uniform() < 0.5 ? c.axis : c.axis - c.data.length;
       await expectGrad(
-        [{ name: 'x', dims: c.data }, { name: 'i', dims: c.indexDims, dtype: 'int64', data: int64Data(c.indices) }, { name: 'u', dims: c.indexDims }],
+        [
+          { name: 'x', dims: c.data },
+          { name: 'i', dims: c.indexDims, dtype: 'int64', data: int64Data(c.indices) },
+          { name: 'u', dims: c.indexDims },
+        ],
         (b, [x, i, u]) => [b.op1('ScatterElements', [x!, int32 ? b.op1('Cast', [i!], { to: 6 }) : i!, u!], { axis })],
         { opset, seed: 32400 + trial, directions: 2 },
       );
@@ -171,7 +197,11 @@ describe('ScatterElements gradients', () => {
     for (let trial = 0; trial < 6; trial++) {
       const c = elementsCase(rng, true, trial % 2 === 0);
       await expectGrad(
-        [{ name: 'x', dims: c.data }, { name: 'i', dims: c.indexDims, dtype: 'int64', data: int64Data(c.indices) }, { name: 'u', dims: c.indexDims }],
+        [
+          { name: 'x', dims: c.data },
+          { name: 'i', dims: c.indexDims, dtype: 'int64', data: int64Data(c.indices) },
+          { name: 'u', dims: c.indexDims },
+        ],
         (b, [x, i, u]) => [b.op1('ScatterElements', [x!, i!, u!], { axis: c.axis, reduction: 'add' })],
         { opset: trial % 2 === 0 ? 16 : 18, seed: 32500 + trial, directions: 2 },
       );
@@ -184,7 +214,11 @@ describe('ScatterElements gradients', () => {
       (ctx, right) => ({ ...right, 2: ctx.emit.op1('GatherElements', [ctx.outputGrad(0)!, ctx.node.inputs[1]!], { axis: 0 }) }),
       () =>
         expectGrad(
-          [{ name: 'x', dims: [3, 3] }, { name: 'i', dims: [3, 2], dtype: 'int64', data: int64Data([2, 0, 1, 2, 0, 1]) }, { name: 'u', dims: [3, 2] }],
+          [
+            { name: 'x', dims: [3, 3] },
+            { name: 'i', dims: [3, 2], dtype: 'int64', data: int64Data([2, 0, 1, 2, 0, 1]) },
+            { name: 'u', dims: [3, 2] },
+          ],
           (b, [x, i, u]) => [b.op1('ScatterElements', [x!, i!, u!], { axis: 1 })],
           { opset: 13, seed: 1 },
         ),

@@ -3,13 +3,18 @@ import { Random } from '../../src/util/random.js';
 import type { GraphBuilder } from '../../src/onnx/builder.js';
 import { Tensor } from '../../src/onnx/tensor.js';
 import { concatRule, sliceRule } from '../../src/autodiff/rules/shape.js';
-import { expectGrad, float, pick, randomShape, withBrokenRule, type AttrInput } from './rule-test-util.js';
+import { expectGrad, float, pick, randomShape, withBrokenRule } from './rule-test-util.js';
 
 const INT64_MAX = 9223372036854775807n;
 const INT64_MIN = -9223372036854775808n;
 
 function i64(b: GraphBuilder, base: string, values: readonly (number | bigint)[]): string {
-  return b.constant(base, 'int64', [values.length], BigInt64Array.from(values, (v) => BigInt(v)));
+  return b.constant(
+    base,
+    'int64',
+    [values.length],
+    BigInt64Array.from(values, (v) => BigInt(v)),
+  );
 }
 
 function ones1(): Tensor {
@@ -29,11 +34,10 @@ describe('shape op gradients', () => {
       // Keep the first dim (0), fold the rest into −1, or a fully explicit flattening.
       const target = pick(rng, [[0, -1], [-1], [total], [0, ...dims.slice(1, -1), -1], [1, -1, 1]]);
       const allowzero = trial % 3 === 1 && !target.includes(0) ? 1 : undefined;
-      await expectGrad(
-        [{ name: 'x', dims }],
-        (b, [x]) => [b.op1('Reshape', [x!, i64(b, 'shape', target)], allowzero ? { allowzero } : {})],
-        { opset: [13, 14, 18][trial % 3]!, seed: 5100 + trial },
-      );
+      await expectGrad([{ name: 'x', dims }], (b, [x]) => [b.op1('Reshape', [x!, i64(b, 'shape', target)], allowzero ? { allowzero } : {})], {
+        opset: [13, 14, 18][trial % 3]!,
+        seed: 5100 + trial,
+      });
     }
   });
 
@@ -55,7 +59,9 @@ describe('shape op gradients', () => {
       const rank = dims.length;
       // Unsqueeze at random output positions, then squeeze them back out (or all 1s at once).
       const out = rank + 1 + rng.int(2);
-      const axes = shuffle(rng, out).slice(0, out - rank).map((a) => (rng.uniform() < 0.5 ? a - out : a));
+      const axes = shuffle(rng, out)
+        .slice(0, out - rank)
+        .map((a) => (rng.uniform() < 0.5 ? a - out : a));
       const squeezeAll = trial % 2 === 1;
       await expectGrad(
         [{ name: 'x', dims }],
@@ -81,11 +87,10 @@ describe('shape op gradients', () => {
 
   it('Identity and Dropout (ratio attribute at 10, ratio/training_mode inputs at 13) pass dY through', async () => {
     await expectGrad([{ name: 'x', dims: [3, 4] }], (b, [x]) => [b.op1('Identity', [b.op1('Mul', [x!, x!])])], { opset: 13, seed: 55 });
-    await expectGrad(
-      [{ name: 'x', dims: [3, 4] }],
-      (b, [x]) => [b.op('Dropout', [x!], { ratio: float(0.3) }, { outputCount: 2 })[0]!],
-      { opset: 10, seed: 56 },
-    );
+    await expectGrad([{ name: 'x', dims: [3, 4] }], (b, [x]) => [b.op('Dropout', [x!], { ratio: float(0.3) }, { outputCount: 2 })[0]!], {
+      opset: 10,
+      seed: 56,
+    });
     await expectGrad(
       [{ name: 'x', dims: [2, 5] }],
       (b, [x]) => {
@@ -103,7 +108,10 @@ describe('shape op gradients', () => {
       const out = randomShape(rng, 1, 4, 3, 1);
       const x = out.map((d) => (rng.uniform() < 0.5 ? 1 : d)).slice(rng.int(out.length));
       const shapeInput = out.map((d, i) => (x[i - (out.length - x.length)] === d && rng.uniform() < 0.5 ? 1 : d));
-      await expectGrad([{ name: 'x', dims: x }], (b, [v]) => [b.op1('Expand', [v!, i64(b, 'shape', shapeInput)])], { opset: trial % 2 ? 8 : 13, seed: 5800 + trial });
+      await expectGrad([{ name: 'x', dims: x }], (b, [v]) => [b.op1('Expand', [v!, i64(b, 'shape', shapeInput)])], {
+        opset: trial % 2 ? 8 : 13,
+        seed: 5800 + trial,
+      });
     }
   });
 
@@ -124,7 +132,10 @@ describe('shape op gradients', () => {
       const rank = base.length;
       const axis = rng.int(rank);
       const count = 1 + rng.int(4);
-      const inputs = Array.from({ length: count }, (_, i) => ({ name: `x${i}`, dims: base.map((d, j) => (j === axis ? (trial === 3 && i === 1 ? 0 : 1 + rng.int(3)) : d)) }));
+      const inputs = Array.from({ length: count }, (_, i) => ({
+        name: `x${i}`,
+        dims: base.map((d, j) => (j === axis ? (trial === 3 && i === 1 ? 0 : 1 + rng.int(3)) : d)),
+      }));
       const withConstant = trial === 4;
       await expectGrad(
         inputs,
@@ -219,7 +230,16 @@ describe('shape op gradients', () => {
         [{ name: 'x', dims }],
         (b, [x]) => {
           const inputs = [x!, i64(b, 'starts', starts), i64(b, 'ends', ends)];
-          if (!omitAxes || !omitSteps) inputs.push(omitAxes ? '' : i64(b, 'axes', axes.map((a) => (rng.uniform() < 0.5 ? a - rank : a))));
+          if (!omitAxes || !omitSteps)
+            inputs.push(
+              omitAxes
+                ? ''
+                : i64(
+                    b,
+                    'axes',
+                    axes.map((a) => (rng.uniform() < 0.5 ? a - rank : a)),
+                  ),
+            );
           if (!omitSteps) inputs.push(i64(b, 'steps', steps));
           return [b.op1('Slice', inputs)];
         },
@@ -247,7 +267,14 @@ describe('shape op gradients', () => {
         (b, [x, v]) => {
           if (form === 0) return [b.op1('Pad', [x!], { pads, value: float(0.5) })];
           const ins = [x!, i64(b, 'pads', pads), withValue ? v! : form === 2 ? '' : b.scalar('zero', 0)];
-          if (form === 2) ins.push(i64(b, 'axes', axes.map((a) => (rng.uniform() < 0.5 ? a - rank : a))));
+          if (form === 2)
+            ins.push(
+              i64(
+                b,
+                'axes',
+                axes.map((a) => (rng.uniform() < 0.5 ? a - rank : a)),
+              ),
+            );
           return [b.op1('Pad', ins, { mode: 'constant' })];
         },
         { opset, seed: 6400 + trial },
@@ -264,7 +291,11 @@ describe('shape op gradients', () => {
       const xs = trial === 0 ? out : sub();
       const ys = sub();
       await expectGrad(
-        [{ name: 'c', dims: cs }, { name: 'x', dims: xs }, { name: 'y', dims: ys }],
+        [
+          { name: 'c', dims: cs },
+          { name: 'x', dims: xs },
+          { name: 'y', dims: ys },
+        ],
         // The condition reads a parameter (Greater(c, 0)): no gradient may flow into c through it.
         (b, [c, x, y]) => [b.op1('Where', [b.op1('Greater', [c!, b.scalar('z', 0)]), x!, y!]), c!],
         { opset: 13, seed: 6500 + trial },
@@ -284,7 +315,11 @@ describe('shape op gradients', () => {
         const count = b.op1('Cast', [b.op1('Shape', [b.op1('NonZero', [positive])])], { to: 1 });
         const range = b.op1('Cast', [b.op1('Range', [b.scalar('s', 0, 'int64'), b.op1('Size', [x!]), b.scalar('d', 1, 'int64')])], { to: 1 });
         const k = b.op1('Constant', [], { value: ones1() });
-        return [b.op1('Mul', [masked, size]), b.op1('Mul', [b.op1('ReduceSum', [count], { keepdims: 0 }), b.op1('ReduceSum', [range], { keepdims: 0 })]), b.op1('Mul', [x!, k])];
+        return [
+          b.op1('Mul', [masked, size]),
+          b.op1('Mul', [b.op1('ReduceSum', [count], { keepdims: 0 }), b.op1('ReduceSum', [range], { keepdims: 0 })]),
+          b.op1('Mul', [x!, k]),
+        ];
       },
       { opset: 13, seed: 66 },
     );
@@ -308,7 +343,8 @@ describe('shape op gradients', () => {
           { name: 'gamma', dims: [D] },
         ],
         (b, [x, wq, wk, wv, wo, bo, gamma]) => {
-          const heads = (v: string): string => b.op1('Transpose', [b.op1('Reshape', [b.op1('MatMul', [x!, v]), i64(b, 'hs', [0, 0, H, dh])])], { perm: [0, 2, 1, 3] });
+          const heads = (v: string): string =>
+            b.op1('Transpose', [b.op1('Reshape', [b.op1('MatMul', [x!, v]), i64(b, 'hs', [0, 0, H, dh])])], { perm: [0, 2, 1, 3] });
           const q = heads(wq!);
           const k = heads(wk!);
           const v = heads(wv!);
@@ -337,7 +373,15 @@ describe('shape op gradients', () => {
     await withBrokenRule(
       concatRule,
       (_ctx, right) => ({ 0: right[1]!, 1: right[0]! }),
-      () => expectGrad([{ name: 'a', dims: [2, 3] }, { name: 'b', dims: [2, 3] }], (b, n) => [b.op1('Concat', n, { axis: 1 })], { opset: 13, seed: 1 }),
+      () =>
+        expectGrad(
+          [
+            { name: 'a', dims: [2, 3] },
+            { name: 'b', dims: [2, 3] },
+          ],
+          (b, n) => [b.op1('Concat', n, { axis: 1 })],
+          { opset: 13, seed: 1 },
+        ),
     );
   });
 });

@@ -31,11 +31,10 @@ describe('softmax gradients', () => {
   }
 
   it('Hardmax passes no gradient (shape subgraph beside a differentiable path)', async () => {
-    await expectGrad(
-      [{ name: 'x', dims: [3, 4] }],
-      (b, [x]) => [b.op1('Add', [b.op1('Mul', [b.op1('Hardmax', [x!], { axis: 1 }), x!]), x!])],
-      { opset: 13, seed: 9 },
-    );
+    await expectGrad([{ name: 'x', dims: [3, 4] }], (b, [x]) => [b.op1('Add', [b.op1('Mul', [b.op1('Hardmax', [x!], { axis: 1 }), x!]), x!])], {
+      opset: 13,
+      seed: 9,
+    });
   });
 
   it('a wrong Softmax rule is caught', async () => {

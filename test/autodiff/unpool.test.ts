@@ -46,7 +46,11 @@ describe('MaxUnpool gradient', () => {
     const rng = new Random(331);
     for (let trial = 0; trial < 10; trial++) {
       const c = randomUnpool(rng, 1 + (trial % 2), trial % 3 !== 2);
-      await expectGrad([{ name: 'x', dims: c.x }], (b, [x]) => [unpool(b, x!, c)], { opset: [16, 18, 21][trial % 3]!, seed: 33100 + trial, directions: 2 }).catch((err: unknown) => {
+      await expectGrad([{ name: 'x', dims: c.x }], (b, [x]) => [unpool(b, x!, c)], {
+        opset: [16, 18, 21][trial % 3]!,
+        seed: 33100 + trial,
+        directions: 2,
+      }).catch((err: unknown) => {
         throw new Error(`${JSON.stringify(c)}: ${String(err)}`);
       });
     }
@@ -58,7 +62,10 @@ describe('MaxUnpool gradient', () => {
     for (let trial = 0; trial < 8; trial++) {
       const opset = [10, 11, 13, 18][trial % 4]!;
       const c = randomUnpool(rng, 1 + (trial % 2), false);
-      const inputs: GradcheckInput[] = [{ name: 'x', dims: c.x, differentiate: opset >= 16 }, { name: 's', dims: c.pooled }];
+      const inputs: GradcheckInput[] = [
+        { name: 'x', dims: c.x, differentiate: opset >= 16 },
+        { name: 's', dims: c.pooled },
+      ];
       await expectGrad(inputs, (b, [x, s]) => [unpool(b, x!, c, s!)], { opset, seed: 33200 + trial, directions: 2 }).catch((err: unknown) => {
         throw new Error(`${JSON.stringify(c)} at opset ${opset}: ${String(err)}`);
       });
@@ -94,7 +101,11 @@ describe('GlobalMaxPool gradient', () => {
     for (let trial = 0; trial < 8; trial++) {
       const spatial = 1 + rng.int(3);
       const dims = [1 + rng.int(2), 1 + rng.int(3), ...Array.from({ length: spatial }, () => 1 + rng.int(4))];
-      await expectGrad([{ name: 'x', dims }], (b, [x]) => [b.op1('GlobalMaxPool', [x!])], { opset: [9, 13, 18, 21][trial % 4]!, seed: 33300 + trial, directions: 2 });
+      await expectGrad([{ name: 'x', dims }], (b, [x]) => [b.op1('GlobalMaxPool', [x!])], {
+        opset: [9, 13, 18, 21][trial % 4]!,
+        seed: 33300 + trial,
+        directions: 2,
+      });
     }
   });
 

@@ -16,12 +16,23 @@ function saveCeluModel(path: string): void {
   const b = new GraphBuilder();
   const x = b.input('input', 'float32', ['N', 4]);
   const weight = (name: string, rows: number, cols: number): string =>
-    b.initializer(name, 'float32', [rows, cols], Float32Array.from({ length: rows * cols }, (_, i) => Math.sin(i + rows)));
+    b.initializer(
+      name,
+      'float32',
+      [rows, cols],
+      Float32Array.from({ length: rows * cols }, (_, i) => Math.sin(i + rows)),
+    );
   const bias = (name: string, n: number): string => b.initializer(name, 'float32', [n], new Float32Array(n));
   const h = b.op1('Gemm', [x, weight('fc.weight', 8, 4), bias('fc.bias', 8)], { transB: 1 }, { name: '/fc/Gemm' });
   const a = b.op1('Celu', [h], {}, { name: '/act/Celu' });
-  b.output(b.op1('Gemm', [a, weight('head1.weight', 3, 8), bias('head1.bias', 3)], { transB: 1 }, { name: '/head1/Gemm', outputs: ['T1'] }), 'float32', ['N', 3]);
-  b.output(b.op1('Gemm', [a, weight('head2.weight', 2, 8), bias('head2.bias', 2)], { transB: 1 }, { name: '/head2/Gemm', outputs: ['T2'] }), 'float32', ['N', 2]);
+  b.output(b.op1('Gemm', [a, weight('head1.weight', 3, 8), bias('head1.bias', 3)], { transB: 1 }, { name: '/head1/Gemm', outputs: ['T1'] }), 'float32', [
+    'N',
+    3,
+  ]);
+  b.output(b.op1('Gemm', [a, weight('head2.weight', 2, 8), bias('head2.bias', 2)], { transB: 1 }, { name: '/head2/Gemm', outputs: ['T2'] }), 'float32', [
+    'N',
+    2,
+  ]);
   saveModel(b.model(17), path);
 }
 
@@ -38,7 +49,9 @@ describe('recon doctor --graph', () => {
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/gradient graph of .*mlp\.onnx \(tasks T1, T2; --bn train; batch 2\)/);
-    expect(r.stdout).toMatch(/CUDA placement forecast from the kernel table of onnxruntime [\d.]+ @ [0-9a-f]{12} \(src\/runtime\/cuda-kernels\.json; onnxruntime-node here: [\d.]+\)/);
+    expect(r.stdout).toMatch(
+      /CUDA placement forecast from the kernel table of onnxruntime [\d.]+ @ [0-9a-f]{12} \(src\/runtime\/cuda-kernels\.json; onnxruntime-node here: [\d.]+\)/,
+    );
     expect(r.stdout).toMatch(/^\d+ nodes: CUDAExecutionProvider \d+, CPUExecutionProvider 0 \(0 expected, 0 unexpected fallbacks\)/m);
     // A training scan feeds the parameters too: a larger graph, still all on CUDA.
     const training = await cli('doctor', '--graph', mlp, '--tasks', 'models/mlp.tasks.json', '--training');
@@ -63,7 +76,9 @@ describe('recon doctor --graph', () => {
     const r = await cli('doctor', '--graph', celu, '--outputs', 'T1,T2');
     expect(r.code).toBe(1);
     expect(r.stdout).toMatch(/1 unexpected fallback\)/);
-    expect(r.stdout).toMatch(/^unexpected fallbacks to CPU:\n {2}\/act\/Celu {2}Celu\(float32\)->float32 {2}opset 17 \(Celu-12\) {2}no CUDA kernel for Celu at any opset; reads GPU tensor/m);
+    expect(r.stdout).toMatch(
+      /^unexpected fallbacks to CPU:\n {2}\/act\/Celu {2}Celu\(float32\)->float32 {2}opset 17 \(Celu-12\) {2}no CUDA kernel for Celu at any opset; reads GPU tensor/m,
+    );
   });
 
   it('usage errors are one line', async () => {

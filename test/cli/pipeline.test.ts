@@ -44,7 +44,20 @@ describe('scan → report → rewrite → verify → compare', () => {
     expect(readFileSync(p('r.csv'), 'utf8').split('\n')[0]).toMatch(/layer/);
     expect(readFileSync(p('r.html'), 'utf8')).toMatch(/<svg/);
 
-    const rw = await cli('rewrite', model, '--tasks', tasks, '--scores', p('report.json'), '--top-k', '2', '-o', p('cnn.recon.onnx'), '--json', p('rewrite.json'));
+    const rw = await cli(
+      'rewrite',
+      model,
+      '--tasks',
+      tasks,
+      '--scores',
+      p('report.json'),
+      '--top-k',
+      '2',
+      '-o',
+      p('cnn.recon.onnx'),
+      '--json',
+      p('rewrite.json'),
+    );
     expect(rw.code).toBe(0);
     expect(rw.stderr).toMatch(/verified/);
     const summary = JSON.parse(readFileSync(p('rewrite.json'), 'utf8')) as { layers: string[]; params: { after: number } };
@@ -59,7 +72,15 @@ describe('scan → report → rewrite → verify → compare', () => {
     // A model whose weights differ is caught.
     const broken = loadModel(p('cnn.recon.onnx'));
     const w = broken.graph.initializers.get('fc.weight')!;
-    broken.graph.initializers.set('fc.weight', Tensor.fromArray('fc.weight', 'float32', w.dims, w.data('float32').map((x) => x * 1.5)));
+    broken.graph.initializers.set(
+      'fc.weight',
+      Tensor.fromArray(
+        'fc.weight',
+        'float32',
+        w.dims,
+        w.data('float32').map((x) => x * 1.5),
+      ),
+    );
     saveModel(broken, p('broken.onnx'));
     const bad = await cli('verify', model, p('broken.onnx'));
     expect(bad.code).toBe(1);
@@ -111,7 +132,8 @@ describe('scan → report → rewrite → verify → compare', () => {
     const args = ['run', model, '--tasks', tasks, '--data', train, '--search-steps', '4', '--batch-size', '32', '--top-k', '2', '-o', p('out')];
     const first = await cli(...args);
     expect(first.code).toBe(0);
-    for (const f of ['model.recon.onnx', 'report.json', 'report-rewritten.json', 'compare.json', 'report.html']) expect(existsSync(join(p('out'), f))).toBe(true);
+    for (const f of ['model.recon.onnx', 'report.json', 'report-rewritten.json', 'compare.json', 'report.html'])
+      expect(existsSync(join(p('out'), f))).toBe(true);
     expect(first.stdout).toMatch(/chosen 2 layer\(s\)/);
     expect(first.stdout).toMatch(/MACs\/sample/);
     const second = await cli(...args);

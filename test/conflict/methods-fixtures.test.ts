@@ -1,7 +1,17 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { createMethod, METHOD_NAMES, METHOD_SPECS, parseMethodOptions, resolveMethodOptions, type MethodInstance, type MethodName, type MethodRandom, type MethodState } from '../../src/conflict/method-registry.js';
+import {
+  createMethod,
+  METHOD_NAMES,
+  METHOD_SPECS,
+  parseMethodOptions,
+  resolveMethodOptions,
+  type MethodInstance,
+  type MethodName,
+  type MethodRandom,
+  type MethodState,
+} from '../../src/conflict/method-registry.js';
 import { createOptimizer } from '../../src/conflict/optimizer.js';
 import { Random } from '../../src/util/random.js';
 
@@ -175,7 +185,9 @@ describe('method fixtures (independent Python/torch implementation on gradient v
             step.expected.update.forEach((x, k) => (err = Math.max(err, Math.abs(x - got.update[k]!))));
             expect(err / scale, `step ${s}: update`).toBeLessThanOrEqual(TOLERANCE[method]);
             const hScale = Math.max(norm(step.expected.taskSpecific), 1);
-            step.expected.taskSpecific.forEach((x, i) => expect(Math.abs(x - got.taskSpecific[i]!) / hScale, `step ${s}: task-specific weight ${i}`).toBeLessThanOrEqual(TOLERANCE[method]));
+            step.expected.taskSpecific.forEach((x, i) =>
+              expect(Math.abs(x - got.taskSpecific[i]!) / hScale, `step ${s}: task-specific weight ${i}`).toBeLessThanOrEqual(TOLERANCE[method]),
+            );
           });
           // Saving the state half-way and loading it into a fresh instance changes nothing.
           if (c.steps.length > 1) {
@@ -212,7 +224,9 @@ describe('method registry', () => {
     expect(() => parseMethodOptions('dwa', { temperature: '0' })).toThrow(/must be > 0/);
     expect(() => parseMethodOptions('cagrad', { alpha: '-1' })).toThrow(/must be ≥ 0/);
     expect(parseMethodOptions('aligned-mtl', { scale_mode: 'rmse' })).toEqual({ scale_mode: 'rmse' });
-    expect(() => createMethod('gradnorm', { tasks: 2, groups: ['a', 'b'] }, { layer: 'c' })).toThrow(/layer=c: not a shared layer of this model \(shared layers: a, b\)/);
+    expect(() => createMethod('gradnorm', { tasks: 2, groups: ['a', 'b'] }, { layer: 'c' })).toThrow(
+      /layer=c: not a shared layer of this model \(shared layers: a, b\)/,
+    );
   });
 
   it('GLS and GradNorm refuse non-positive losses; the state of another method is refused', () => {

@@ -203,7 +203,11 @@ describe('combinationWeights: MGDA', () => {
       // The minimiser is unique unless two or more gradients coincide (or one is zero and others are not the min).
       if (!c.name.includes('identical')) expect(maxAbsDiff(simplex, brute.w)).toBeLessThan(1e-4);
       // update = T·Σ w_i g_i on the simplex.
-      expectVecClose(combine(w, c.gs), combine(brute.w, c.gs).map((x) => T * x), 1e-3);
+      expectVecClose(
+        combine(w, c.gs),
+        combine(brute.w, c.gs).map((x) => T * x),
+        1e-3,
+      );
     });
   }
 
@@ -226,7 +230,11 @@ describe('combinationWeights: MGDA', () => {
     expect(norm(combine(wz, zero))).toBe(0);
     const same = cases()[9]!.gs;
     const ws = combinationWeights('mgda', gramOf(same), 3, { rng: new Random(0) });
-    expectVecClose(combine(ws, same), same[0]!.map((x) => 3 * x), 1e-14);
+    expectVecClose(
+      combine(ws, same),
+      same[0]!.map((x) => 3 * x),
+      1e-14,
+    );
     expect(Array.from(combinationWeights('mgda', new Float64Array(9), 3, { rng: new Random(0) })).reduce((s, x) => s + x, 0)).toBeCloseTo(3, 14);
   });
 
@@ -258,7 +266,10 @@ describe('combinationWeights: CAGrad', () => {
   /** The CAGrad objective and update, written on explicit vectors. */
   function cagradDirect(gs: Vec[], alpha: number) {
     const T = gs.length;
-    const g0 = combine(gs.map(() => 1 / T), gs);
+    const g0 = combine(
+      gs.map(() => 1 / T),
+      gs,
+    );
     const c = alpha * Math.sqrt(dotv(g0, g0) + 1e-8) + 1e-8;
     const F = (w: number[]): number => {
       const gw = combine(w, gs);
@@ -313,7 +324,11 @@ describe('combinationWeights: CAGrad', () => {
     const c = alpha * Math.sqrt(dotv(g, g) + 1e-8) + 1e-8;
     const lambda = c / (norm(g) + 1e-8);
     const coef = combinationWeights('cagrad', gramOf(same), 2, { rng: new Random(0), cagradAlpha: alpha });
-    expectVecClose(combine(coef, same), g.map((x) => (2 * x * (1 + lambda)) / (1 + alpha * alpha)), 1e-12);
+    expectVecClose(
+      combine(coef, same),
+      g.map((x) => (2 * x * (1 + lambda)) / (1 + alpha * alpha)),
+      1e-12,
+    );
     const zero = cases()[3]!.gs;
     const wz = combinationWeights('cagrad', gramOf(zero), 2, { rng: new Random(0) });
     expect(wz.every(Number.isFinite)).toBe(true);

@@ -48,8 +48,20 @@ describe('SGD (torch.optim.SGD, momentum 0.9, weight decay 0.01, dampening 0, no
   it('matches hand-computed steps in float32 semantics (1e-7 relative) and in float64 (1e-6)', () => {
     const params = run(config);
     for (const [name, p0] of Object.entries(INITIAL)) {
-      const expected32 = p0.map((x, k) => handSgd(x, GRADS.map((g) => g[name]![k]!), f));
-      const expected64 = p0.map((x, k) => handSgd(x, GRADS.map((g) => g[name]![k]!), (v) => v));
+      const expected32 = p0.map((x, k) =>
+        handSgd(
+          x,
+          GRADS.map((g) => g[name]![k]!),
+          f,
+        ),
+      );
+      const expected64 = p0.map((x, k) =>
+        handSgd(
+          x,
+          GRADS.map((g) => g[name]![k]!),
+          (v) => v,
+        ),
+      );
       expectRelClose(params.get(name)!, expected32, 1e-7);
       expectRelClose(params.get(name)!, expected64, 1e-6);
     }
@@ -95,8 +107,16 @@ describe('Adam (torch.optim.Adam, L2 weight decay, bias correction, eps after th
     const params = run(config);
     for (const [name, p0] of Object.entries(INITIAL)) {
       const grads = (k: number) => GRADS.map((g) => g[name]![k]!);
-      expectRelClose(params.get(name)!, p0.map((x, k) => handAdam(x, grads(k), f)), 1e-7);
-      expectRelClose(params.get(name)!, p0.map((x, k) => handAdam(x, grads(k), (v) => v)), 1e-6);
+      expectRelClose(
+        params.get(name)!,
+        p0.map((x, k) => handAdam(x, grads(k), f)),
+        1e-7,
+      );
+      expectRelClose(
+        params.get(name)!,
+        p0.map((x, k) => handAdam(x, grads(k), (v) => v)),
+        1e-6,
+      );
     }
   });
 
@@ -205,7 +225,10 @@ describe('stepCombined (gradients as weighted sums of parts, combined chunk by c
         const pb = new Map([...pa].map(([k, v]) => [k, v.slice()]));
         for (let step = 0; step < 3; step++) {
           const combined = new Map(
-            Object.entries(sizes).map(([k, n]) => [k, { parts: Array.from({ length: partCount }, () => noise(n)), weights: Array.from({ length: partCount }, (_, i) => 0.5 + i * 0.37) }]),
+            Object.entries(sizes).map(([k, n]) => [
+              k,
+              { parts: Array.from({ length: partCount }, () => noise(n)), weights: Array.from({ length: partCount }, (_, i) => 0.5 + i * 0.37) },
+            ]),
           );
           a.stepCombined(pa, combined, 0.05);
           b.step(pb, new Map([...combined].map(([k, c]) => [k, materialise(c.parts, c.weights, sizes[k]!)])), 0.05);

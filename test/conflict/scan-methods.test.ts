@@ -115,7 +115,9 @@ describe('recon scan with the registry methods', () => {
 
       // The same training written out: per-task gradients from a session, the registry's weights,
       // parameter p of shared layer group k gets Σ_i w^k_i g_i, a head its task's g_t times w_t.
-      const session = createGradientSession(model, TASKS, { trainableParams: ['fc1.weight', 'fc1.bias', 'fc2.weight', 'fc2.bias', 'head1.weight', 'head1.bias', 'head2.weight', 'head2.bias'] });
+      const session = createGradientSession(model, TASKS, {
+        trainableParams: ['fc1.weight', 'fc1.bias', 'fc2.weight', 'fc2.bias', 'head1.weight', 'head1.bias', 'head2.weight', 'head2.bias'],
+      });
       const groups = session.analysis.sharedLayers.map((l) => ({ name: l.name, params: [...new Set(l.params)] }));
       expect(groups.map((g) => g.name)).toEqual(['fc1', 'fc2']);
       const inst = createMethod(method, { tasks: 2, groups: groups.map((g) => g.name) }, methodOptions);
@@ -132,14 +134,21 @@ describe('recon scan with the registry methods', () => {
           rows.forEach((r, i) => out.set((v.data as Float32Array).subarray(r * width, (r + 1) * width), i * width));
           feeds[k] = { ...v, dims: [rows.length, ...v.dims.slice(1)], data: out } as HostTensor;
         }
-        const paramFeeds = Object.fromEntries([...params].map(([p, v]) => [p, { dtype: 'float32' as const, dims: model.graph.initializers.get(p)!.dims.slice(), data: v }]));
+        const paramFeeds = Object.fromEntries(
+          [...params].map(([p, v]) => [p, { dtype: 'float32' as const, dims: model.graph.initializers.get(p)!.dims.slice(), data: v }]),
+        );
         const r = await session.run(feeds, paramFeeds);
         const out = inst.step({
           step,
           epoch: 0,
           losses: ['T1', 'T2'].map((t) => r.losses[t]!),
           gram: sumGrams([...r.paramGrams.values()], 2),
-          groupGrams: groups.map((g) => sumGrams(g.params.map((p) => r.paramGrams.get(p)!), 2)),
+          groupGrams: groups.map((g) =>
+            sumGrams(
+              g.params.map((p) => r.paramGrams.get(p)!),
+              2,
+            ),
+          ),
           rng: new Random(3 * 1_000_003 + step),
         });
         if (out.perGroup && out.perGroup[0]!.some((w, i) => w !== out.perGroup![1]![i])) perLayerDiffered = true;
@@ -151,7 +160,8 @@ describe('recon scan with the registry methods', () => {
           grads.set(p, { parts: tasks.map((t) => r.gradients.get(['T1', 'T2'][t]!)!.get(p)!), weights: tasks.map((t) => w[t]!) });
         }
         optimizer.stepCombined(params, grads, 0.05);
-        if (inst.learned && out.learnedGradient) optimizer.stepCombined(new Map([['method:uw', inst.learned]]), new Map([['method:uw', { parts: [out.learnedGradient], weights: [1] }]]), 0.05);
+        if (inst.learned && out.learnedGradient)
+          optimizer.stepCombined(new Map([['method:uw', inst.learned]]), new Map([['method:uw', { parts: [out.learnedGradient], weights: [1] }]]), 0.05);
         inst.afterUpdate?.(undefined);
       }
       await session.release();
@@ -168,10 +178,15 @@ describe('recon scan with the registry methods', () => {
   it('CLI: --method lists every method, --method-opt is validated, element-wise methods are refused', () => {
     const parse = (argv: string[]) => scanConfig(parseArgs(argv, SCAN_OPTIONS, 'scan'), 'm.onnx', 'd.npz');
     expect(parse(['--method', 'gradnorm', '--method-opt', 'alpha=0.5', '--method-opt', 'layer=fc1']).methodOptions).toEqual({ alpha: 0.5, layer: 'fc1' });
-    expect(parse(['--method', 'nash-mtl', '--method-opt', 'max_norm=0,update_weights_every=2']).methodOptions).toEqual({ max_norm: 0, update_weights_every: 2 });
+    expect(parse(['--method', 'nash-mtl', '--method-opt', 'max_norm=0,update_weights_every=2']).methodOptions).toEqual({
+      max_norm: 0,
+      update_weights_every: 2,
+    });
     expect(parse(['--method', 'ew']).methodOptions).toBeUndefined();
     expect(() => parse(['--method', 'graddrop'])).toThrow(/--method graddrop is not available: GradDrop needs the element-wise signs/);
-    expect(() => parse(['--method', 'sgd'])).toThrow(/--method must be one of ew, uw, dwa, rlw, gls, famo, gradnorm, mgda, pcgrad, cagrad, imtl-g, nash-mtl, aligned-mtl, upgrad, dualproj, gradvac, fairgrad; got "sgd"/);
+    expect(() => parse(['--method', 'sgd'])).toThrow(
+      /--method must be one of ew, uw, dwa, rlw, gls, famo, gradnorm, mgda, pcgrad, cagrad, imtl-g, nash-mtl, aligned-mtl, upgrad, dualproj, gradvac, fairgrad; got "sgd"/,
+    );
     expect(() => parse(['--method', 'dwa', '--method-opt', 'temperature'])).toThrow(/--method-opt must be key=value, got "temperature"/);
     expect(() => parse(['--method', 'dwa', '--method-opt', 'temp=2'])).toThrow(/dwa has no option "temp" \(options: temperature\)/);
     expect(() => parse(['--method', 'cagrad', '--cagrad-alpha', '-1'])).toThrow(/alpha must be ≥ 0/);

@@ -23,7 +23,10 @@ function teacherData(rows: number, seed: number): Dataset {
     for (let c = 0; c < k; c++) {
       let v = 0;
       for (let i = 0; i < 16; i++) v += x[r * 16 + i]! * w[i * k + c]!;
-      if (v > bestValue) (bestValue = v), (best = c);
+      if (v > bestValue) {
+        bestValue = v;
+        best = c;
+      }
     }
     return BigInt(best);
   };

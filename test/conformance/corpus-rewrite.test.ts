@@ -67,7 +67,10 @@ describe('Recon rewrite of the conformance corpus', () => {
         const model = loadModel(join(dir, e.file));
         const tasks = parseTaskSpec(JSON.parse(readFileSync(join(dir, ref.tasksFile), 'utf8')), ref.tasksFile);
         const analysis = analyzeModel(model, tasks);
-        const chosen = corpusSelection(analysis.sharedLayers.map((l) => l.name), new Random(e.file.length * 7919 + e.opset));
+        const chosen = corpusSelection(
+          analysis.sharedLayers.map((l) => l.name),
+          new Random(e.file.length * 7919 + e.opset),
+        );
         expect(chosen.length).toBeGreaterThan(0);
         const r = await reconRewrite(model, tasks, chosen, { analysis });
         expect(r.layers.sort()).toEqual([...chosen].sort());

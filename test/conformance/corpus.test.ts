@@ -138,7 +138,12 @@ describe('conformance corpus (PyTorch exports)', () => {
           // differentiable path to a loss.
           const constants = analysis.frozen.filter((f) => f.kind === 'exporter-constant').reduce((n, f) => n + f.numel, 0);
           expect(total + constants, 'parameters + exporter constants = float initializers reaching a loss').toBe(e.floatInitializersReachingLoss);
-          expect(analysis.frozen.filter((f) => f.kind === 'exporter-constant').map((f) => f.name).sort()).toEqual(e.constants.map((c) => c.name).sort());
+          expect(
+            analysis.frozen
+              .filter((f) => f.kind === 'exporter-constant')
+              .map((f) => f.name)
+              .sort(),
+          ).toEqual(e.constants.map((c) => c.name).sort());
           for (const m of e.modules) {
             if (!PRESENT.has(m.status)) continue;
             const layer = byName.get(m.name);

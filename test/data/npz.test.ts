@@ -107,9 +107,33 @@ const B: HostTensor = { dtype: 'int64', dims: [3], data: BigInt64Array.of(-1n, 2
 
 describe('reading hand-assembled archives', () => {
   const cases: [string, HandEntry[], boolean, string][] = [
-    ['stored entries', [{ name: 'a.npy', content: encodeNpy(A), method: 0 }, { name: 'b.npy', content: encodeNpy(B), method: 0 }], false, ''],
-    ['deflated entries and a comment', [{ name: 'a.npy', content: encodeNpy(A), method: 8 }, { name: 'b.npy', content: encodeNpy(B), method: 8 }], false, 'made by hand'],
-    ['ZIP64 records', [{ name: 'a.npy', content: encodeNpy(A), method: 8 }, { name: 'b.npy', content: encodeNpy(B), method: 0 }], true, ''],
+    [
+      'stored entries',
+      [
+        { name: 'a.npy', content: encodeNpy(A), method: 0 },
+        { name: 'b.npy', content: encodeNpy(B), method: 0 },
+      ],
+      false,
+      '',
+    ],
+    [
+      'deflated entries and a comment',
+      [
+        { name: 'a.npy', content: encodeNpy(A), method: 8 },
+        { name: 'b.npy', content: encodeNpy(B), method: 8 },
+      ],
+      false,
+      'made by hand',
+    ],
+    [
+      'ZIP64 records',
+      [
+        { name: 'a.npy', content: encodeNpy(A), method: 8 },
+        { name: 'b.npy', content: encodeNpy(B), method: 0 },
+      ],
+      true,
+      '',
+    ],
   ];
   for (const [label, entries, zip64, comment] of cases) {
     it(label, () => {
@@ -121,7 +145,13 @@ describe('reading hand-assembled archives', () => {
 
   it('ignores entries that are not .npy arrays', () => {
     const path = join(dir, 'mixed.npz');
-    writeFileSync(path, handMadeZip([{ name: 'README.txt', content: Buffer.from('hi'), method: 0 }, { name: 'b.npy', content: encodeNpy(B), method: 0 }]));
+    writeFileSync(
+      path,
+      handMadeZip([
+        { name: 'README.txt', content: Buffer.from('hi'), method: 0 },
+        { name: 'b.npy', content: encodeNpy(B), method: 0 },
+      ]),
+    );
     const archive = openNpz(path);
     expect(archive.keys()).toEqual(['b']);
     archive.close();
@@ -161,7 +191,13 @@ describe('writeNpz / readNpz', () => {
 
   it('accepts a Map and keeps its order; keys may contain slashes', () => {
     const path = join(dir, 'map.npz');
-    writeNpz(path, new Map<string, HostTensor>([['z/b', B], ['a', A]]));
+    writeNpz(
+      path,
+      new Map<string, HostTensor>([
+        ['z/b', B],
+        ['a', A],
+      ]),
+    );
     expect([...readNpz(path).keys()]).toEqual(['z/b', 'a']);
   });
 

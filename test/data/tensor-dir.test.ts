@@ -33,7 +33,11 @@ describe('writeTensorDir / readTensorDir', () => {
     const dir = freshDir();
     const arrays = numpyFixtureArrays();
     writeTensorDir(dir, arrays);
-    expect(readdirSync(dir).sort()).toEqual(Object.keys(arrays).map((k) => `${k}.pb`).sort());
+    expect(readdirSync(dir).sort()).toEqual(
+      Object.keys(arrays)
+        .map((k) => `${k}.pb`)
+        .sort(),
+    );
     expect(plainMap(readTensorDir(dir))).toEqual(Object.fromEntries(Object.entries(arrays).map(([k, v]) => [k, plain(v)])));
   });
 

@@ -107,7 +107,10 @@ describe.each(REFERENCE_MODELS.map((r) => [r.name, r] as const))('%s', (name, re
       expect(op13![output]!.dims, output).toEqual(concreteDims(dims, BATCH));
       expect(op17![output]!.dims, output).toEqual(concreteDims(dims, BATCH));
       expect(a.every(Number.isFinite), output).toBe(true);
-      expect(a.some((v) => v !== 0), output).toBe(true);
+      expect(
+        a.some((v) => v !== 0),
+        output,
+      ).toBe(true);
       expect(maxAbsDifference(a, b), output).toBeLessThanOrEqual(1e-5);
     }
   });
@@ -121,7 +124,20 @@ describe('op forms per opset', () => {
     expect(opTypes(op13)).not.toContain('MatMul');
     expect(op13.graph.nodes.find((n) => n.name === '/fc1/Gemm')!.attrs.int('transB', 0)).toBe(1);
     expect(opTypes(op17)).not.toContain('Gemm');
-    expect(nodeNames(op17)).toEqual(new Set(['/fc1/MatMul', '/fc1/Add', '/relu/Relu', '/fc2/MatMul', '/fc2/Add', '/relu_1/Relu', '/head1/MatMul', '/head1/Add', '/head2/MatMul', '/head2/Add']));
+    expect(nodeNames(op17)).toEqual(
+      new Set([
+        '/fc1/MatMul',
+        '/fc1/Add',
+        '/relu/Relu',
+        '/fc2/MatMul',
+        '/fc2/Add',
+        '/relu_1/Relu',
+        '/head1/MatMul',
+        '/head1/Add',
+        '/head2/MatMul',
+        '/head2/Add',
+      ]),
+    );
     expect(op17.graph.initializers.get('fc1.weight')!.dims).toEqual([16, 32]);
     expect(op13.graph.initializers.get('fc1.weight')!.dims).toEqual([32, 16]);
   });
@@ -142,7 +158,15 @@ describe('op forms per opset', () => {
       expect(pool.attrs.int('keepdims', 1)).toBe(0);
     }
     const names = nodeNames(op17);
-    for (const n of ['/embed/Gather', '/layers.0/norm1/LayerNormalization', '/layers.0/attn/q/MatMul', '/layers.0/attn/Softmax', '/layers.1/mlp/act/Erf', '/norm/LayerNormalization', '/cls/Gemm']) {
+    for (const n of [
+      '/embed/Gather',
+      '/layers.0/norm1/LayerNormalization',
+      '/layers.0/attn/q/MatMul',
+      '/layers.0/attn/Softmax',
+      '/layers.1/mlp/act/Erf',
+      '/norm/LayerNormalization',
+      '/cls/Gemm',
+    ]) {
       expect(names.has(n), n).toBe(true);
     }
     expect(op17.graph.initializers.get('layers.0.mlp.fc1.weight')!.dims).toEqual([32, 64]);
@@ -151,7 +175,10 @@ describe('op forms per opset', () => {
   });
 
   it('encdec: Resize linear with scales, pytorch_half_pixel at 13 and half_pixel at 17', () => {
-    for (const [opset, mode] of [[13, 'pytorch_half_pixel'], [17, 'half_pixel']] as const) {
+    for (const [opset, mode] of [
+      [13, 'pytorch_half_pixel'],
+      [17, 'half_pixel'],
+    ] as const) {
       const resizes = built('encdec', opset).graph.nodes.filter((n) => n.opType === 'Resize');
       expect(resizes.map((n) => n.name)).toEqual(['/up2/Resize', '/up1/Resize']);
       for (const r of resizes) {
@@ -196,7 +223,20 @@ describe('resnet18 (Recon MnistResNet)', () => {
   it('names layers like torchvision and has 20 convs and 20 BNs before the shared fc', () => {
     const model = built('resnet18', 13);
     const inits = model.graph.initializers;
-    for (const n of ['conv1.weight', 'bn1.running_var', 'layer1.0.conv1.weight', 'layer1.0.bn1.weight', 'layer1.0.bn1.bias', 'layer1.0.bn1.running_mean', 'layer2.0.downsample.0.weight', 'layer4.0.downsample.1.bias', 'fc.weight', 'fc.bias', 'task1.fc.weight', 'task2.fc.bias']) {
+    for (const n of [
+      'conv1.weight',
+      'bn1.running_var',
+      'layer1.0.conv1.weight',
+      'layer1.0.bn1.weight',
+      'layer1.0.bn1.bias',
+      'layer1.0.bn1.running_mean',
+      'layer2.0.downsample.0.weight',
+      'layer4.0.downsample.1.bias',
+      'fc.weight',
+      'fc.bias',
+      'task1.fc.weight',
+      'task2.fc.bias',
+    ]) {
       expect(inits.has(n), n).toBe(true);
     }
     expect(inits.has('layer1.0.downsample.0.weight')).toBe(false);
@@ -204,7 +244,22 @@ describe('resnet18 (Recon MnistResNet)', () => {
     expect(inits.get('fc.weight')!.dims).toEqual([100, 512]);
     expect(inits.get('task1.fc.weight')!.dims).toEqual([10, 100]);
     const names = nodeNames(model);
-    for (const n of ['/conv1/Conv', '/maxpool/MaxPool', '/layer1/layer1.0/conv1/Conv', '/layer1/layer1.0/bn1/BatchNormalization', '/layer1/layer1.0/relu/Relu', '/layer1/layer1.0/relu_1/Relu', '/layer1/layer1.0/Add', '/layer2/layer2.0/downsample/downsample.0/Conv', '/layer2/layer2.0/downsample/downsample.1/BatchNormalization', '/avgpool/GlobalAveragePool', '/Flatten', '/fc/Gemm', '/task1/relu/Relu', '/task2/fc/Gemm']) {
+    for (const n of [
+      '/conv1/Conv',
+      '/maxpool/MaxPool',
+      '/layer1/layer1.0/conv1/Conv',
+      '/layer1/layer1.0/bn1/BatchNormalization',
+      '/layer1/layer1.0/relu/Relu',
+      '/layer1/layer1.0/relu_1/Relu',
+      '/layer1/layer1.0/Add',
+      '/layer2/layer2.0/downsample/downsample.0/Conv',
+      '/layer2/layer2.0/downsample/downsample.1/BatchNormalization',
+      '/avgpool/GlobalAveragePool',
+      '/Flatten',
+      '/fc/Gemm',
+      '/task1/relu/Relu',
+      '/task2/fc/Gemm',
+    ]) {
       expect(names.has(n), n).toBe(true);
     }
     expect(opTypes(model).filter((t) => t === 'Conv')).toHaveLength(20);
@@ -227,7 +282,14 @@ describe('resnet18 (Recon MnistResNet)', () => {
 
   it('produces feature maps of 18, 9, 9, 5, 3, 2 pixels for a 36×36 input', async () => {
     const model = loadModel(serializeModel(built('resnet18', 17)));
-    const probes = ['/relu/Relu_output_0', '/maxpool/MaxPool_output_0', '/layer1/layer1.1/relu_1/Relu_output_0', '/layer2/layer2.1/relu_1/Relu_output_0', '/layer3/layer3.1/relu_1/Relu_output_0', '/layer4/layer4.1/relu_1/Relu_output_0'];
+    const probes = [
+      '/relu/Relu_output_0',
+      '/maxpool/MaxPool_output_0',
+      '/layer1/layer1.1/relu_1/Relu_output_0',
+      '/layer2/layer2.1/relu_1/Relu_output_0',
+      '/layer3/layer3.1/relu_1/Relu_output_0',
+      '/layer4/layer4.1/relu_1/Relu_output_0',
+    ];
     for (const p of probes) model.graph.outputs.push(makeValueInfo(p, 'float32', undefined));
     const out = await runModel(model, randomFeed(referenceModel('resnet18'), BATCH, 2));
     expect(probes.map((p) => out[p]!.dims)).toEqual([

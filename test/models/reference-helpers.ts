@@ -66,7 +66,7 @@ export async function runModel(model: Model, feeds: Record<string, HostTensor>):
 }
 
 export function floatData(t: HostTensor | undefined): Float32Array {
-  if (!t || t.dtype !== 'float32') throw new Error(`expected a float32 tensor, got ${t?.dtype ?? 'nothing'}`);
+  if (t?.dtype !== 'float32') throw new Error(`expected a float32 tensor, got ${t?.dtype ?? 'nothing'}`);
   return t.data;
 }
 

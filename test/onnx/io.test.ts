@@ -67,7 +67,16 @@ describe('load → save → load', () => {
           },
         ],
       },
-      functions: [{ name: 'f', domain: 'custom.fn', input: ['a'], output: ['b'], node: [{ opType: 'Relu', input: ['a'], output: ['b'] }], opsetImport: [{ version: 17 }] }],
+      functions: [
+        {
+          name: 'f',
+          domain: 'custom.fn',
+          input: ['a'],
+          output: ['b'],
+          node: [{ opType: 'Relu', input: ['a'], output: ['b'] }],
+          opsetImport: [{ version: 17 }],
+        },
+      ],
       trainingInfo: [{ initialization: { name: 'init' }, initializationBinding: [{ key: 'w', value: 'w0' }] }],
     });
     const bytes = proto.ModelProto.encode(m).finish();

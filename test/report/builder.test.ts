@@ -88,7 +88,13 @@ describe('ConflictReportBuilder', () => {
     builder.recordLosses(4, [1, 2, 3]);
     expect(() => builder.recordLosses(4, [1, 2, 3])).toThrow(/after 4/);
     expect(() => builder.recordLosses(5, [1, Number.POSITIVE_INFINITY, 3])).toThrow(/task "fashion"/);
-    const built = builder.build({ tool: { name: 't', version: '1' }, createdAt: '2025-01-01T00:00:00Z', model: { path: 'm.onnx', opset: 17 }, partial: false, totalSteps: 1 });
+    const built = builder.build({
+      tool: { name: 't', version: '1' },
+      createdAt: '2025-01-01T00:00:00Z',
+      model: { path: 'm.onnx', opset: 17 },
+      partial: false,
+      totalSteps: 1,
+    });
     // Epoch 0 never had a step: its rate is 0 and it counts 0 steps.
     expect(built.progress.epochStepsDone).toEqual([0, 1]);
     expect(built.layers[0]!.conflictRatePerEpoch).toEqual([0, 0]);

@@ -16,8 +16,18 @@ function handReport(path: string, layers: Record<string, number[]>): ConflictRep
     settings,
   });
   const steps = layers[names[0]!]!.length;
-  for (let s = 0; s < steps; s++) builder.pushStep(0, names.map((n) => layers[n]![s]!));
-  return builder.build({ tool: { name: 'recon-onnx', version: '0' }, createdAt: '2025-01-01T00:00:00Z', model: { path, opset: 17 }, partial: false, totalSteps: steps });
+  for (let s = 0; s < steps; s++)
+    builder.pushStep(
+      0,
+      names.map((n) => layers[n]![s]!),
+    );
+  return builder.build({
+    tool: { name: 'recon-onnx', version: '0' },
+    createdAt: '2025-01-01T00:00:00Z',
+    model: { path, opset: 17 },
+    partial: false,
+    totalSteps: steps,
+  });
 }
 
 // Bins by hand (cos < edge goes one bin down; values on an edge stay above):

@@ -33,7 +33,13 @@ function direct(values: readonly number[]) {
     min: Math.min(...values),
     max: Math.max(...values),
     sumSquares: values.reduce((a, v) => a + v * v, 0),
-    quantiles: { p05: directQuantile(values, 0.05), p25: directQuantile(values, 0.25), p50: directQuantile(values, 0.5), p75: directQuantile(values, 0.75), p95: directQuantile(values, 0.95) },
+    quantiles: {
+      p05: directQuantile(values, 0.05),
+      p25: directQuantile(values, 0.25),
+      p50: directQuantile(values, 0.5),
+      p75: directQuantile(values, 0.75),
+      p95: directQuantile(values, 0.95),
+    },
     histogram,
     fine,
   };

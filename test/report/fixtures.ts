@@ -77,7 +77,8 @@ export function resnetLayers(): { layers: LayerDescriptor[]; macs: number[] } {
       const cin = block === 0 ? stage.cin : stage.cout;
       conv({ name: `${prefix}.conv1`, cin, cout: stage.cout, k: 3, out: stage.out }, `${prefix}.bn1`);
       conv({ name: `${prefix}.conv2`, cin: stage.cout, cout: stage.cout, k: 3, out: stage.out }, `${prefix}.bn2`);
-      if (block === 0 && stage.cin !== stage.cout) conv({ name: `${prefix}.downsample.0`, cin, cout: stage.cout, k: 1, out: stage.out }, `${prefix}.downsample.1`);
+      if (block === 0 && stage.cin !== stage.cout)
+        conv({ name: `${prefix}.downsample.0`, cin, cout: stage.cout, k: 1, out: stage.out }, `${prefix}.downsample.1`);
     }
   }
   layers.push({ name: 'fc', op: 'Gemm', nodes: ['/fc/Gemm'], params: 512 * 100 + 100 });

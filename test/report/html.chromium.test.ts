@@ -39,7 +39,16 @@ describe('HTML report in Chromium', () => {
       const context = await chromium.launchPersistentContext(userDataDir, {
         executablePath: CHROMIUM,
         headless: true,
-        args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+        args: [
+          '--headless',
+          '--no-sandbox',
+          '--disable-gpu',
+          '--disable-quic',
+          '--no-first-run',
+          '--disable-background-networking',
+          '--disable-component-update',
+          '--disable-sync',
+        ],
         viewport: { width: 1200, height: 900 },
       });
       try {
@@ -57,7 +66,7 @@ describe('HTML report in Chromium', () => {
         expect(charts).toHaveLength(expectedCharts);
         for (const chart of charts) {
           const box = await chart.boundingBox();
-          expect(box, await chart.getAttribute('data-chart') ?? 'chart').not.toBeNull();
+          expect(box, (await chart.getAttribute('data-chart')) ?? 'chart').not.toBeNull();
           expect(box!.width).toBeGreaterThan(100);
           expect(box!.height).toBeGreaterThan(100);
         }

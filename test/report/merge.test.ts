@@ -59,7 +59,9 @@ describe('mergeReports', () => {
   it('refuses a missing, duplicated or foreign shard with a clear message', () => {
     expect(() => mergeReports([first], { sources: ['a.json'] })).toThrow('cannot merge: shard(s) 1/2 missing (shard indices are 0-based)');
     expect(() => mergeReports([first, first], { sources: ['a.json', 'c.json'] })).toThrow('cannot merge: shard 0/2 appears twice (a.json and c.json)');
-    expect(() => mergeReports([first, whole], { sources: ['a.json', 'full.json'] })).toThrow('cannot merge: full.json is not a shard (settings.shard is missing)');
+    expect(() => mergeReports([first, whole], { sources: ['a.json', 'full.json'] })).toThrow(
+      'cannot merge: full.json is not a shard (settings.shard is missing)',
+    );
     const three = buildReport(scan, { from: 0, to: 20, shard: { index: 2, count: 3 } });
     expect(() => mergeReports([first, three], { sources: ['a.json', 'c.json'] })).toThrow('cannot merge: a.json is one of 2 shards but c.json is one of 3');
     expect(() => mergeReports([])).toThrow('no reports');
@@ -68,7 +70,9 @@ describe('mergeReports', () => {
   it('refuses shards of different scans, naming the first differing field', () => {
     const otherSeed = structuredClone(second);
     otherSeed.settings.seed = 8;
-    expect(() => mergeReports([first, otherSeed], { sources: ['a.json', 'b.json'] })).toThrow('cannot merge: b.json differs from a.json in settings.seed (8 vs 7)');
+    expect(() => mergeReports([first, otherSeed], { sources: ['a.json', 'b.json'] })).toThrow(
+      'cannot merge: b.json differs from a.json in settings.seed (8 vs 7)',
+    );
     const otherLayer = structuredClone(second);
     otherLayer.layers[3]!.params += 1;
     expect(() => mergeReports([first, otherLayer], { sources: ['a.json', 'b.json'] })).toThrow(/differs from a.json in layers\[3\].params/);

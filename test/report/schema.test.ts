@@ -38,19 +38,29 @@ const REQUIRED: [string, (string | number)[]][] = [
   ['model.path', ['model', 'path']],
   ['model.opset', ['model', 'opset']],
   ...['name', 'output', 'loss', 'weight'].map((k): [string, (string | number)[]] => [`tasks[1].${k}`, ['tasks', 1, k]]),
-  ...['data', 'seed', 'S', 'steps', 'epochs', 'batchSize', 'shuffle', 'optimizer', 'method', 'bn', 'device'].map(
-    (k): [string, (string | number)[]] => [`settings.${k}`, ['settings', k]],
-  ),
-  ...['name', 'lr', 'momentum', 'weightDecay', 'milestones', 'gamma'].map((k): [string, (string | number)[]] => [`settings.optimizer.${k}`, ['settings', 'optimizer', k]]),
+  ...['data', 'seed', 'S', 'steps', 'epochs', 'batchSize', 'shuffle', 'optimizer', 'method', 'bn', 'device'].map((k): [string, (string | number)[]] => [
+    `settings.${k}`,
+    ['settings', k],
+  ]),
+  ...['name', 'lr', 'momentum', 'weightDecay', 'milestones', 'gamma'].map((k): [string, (string | number)[]] => [
+    `settings.optimizer.${k}`,
+    ['settings', 'optimizer', k],
+  ]),
   ['settings.shard.index', ['settings', 'shard', 'index']],
   ['settings.shard.count', ['settings', 'shard', 'count']],
-  ...['name', 'op', 'nodes', 'params', 'scores', 'pairs', 'conflictRatePerEpoch'].map((k): [string, (string | number)[]] => [`layers[3].${k}`, ['layers', 3, k]]),
+  ...['name', 'op', 'nodes', 'params', 'scores', 'pairs', 'conflictRatePerEpoch'].map((k): [string, (string | number)[]] => [
+    `layers[3].${k}`,
+    ['layers', 3, k],
+  ]),
   ...['S', 'score', 'rank'].map((k): [string, (string | number)[]] => [`layers[3].scores[1].${k}`, ['layers', 3, 'scores', 1, k]]),
   [`layers[3].pairs["${PAIR}"]`, ['layers', 3, 'pairs', PAIR]],
   ...['count', 'mean', 'std', 'min', 'max', 'sum', 'sumSquares', 'quantiles', 'quantilesExact', 'histogram', 'fineHistogram'].map(
     (k): [string, (string | number)[]] => [`layers[3].pairs["${PAIR}"].${k}`, ['layers', 3, 'pairs', PAIR, k]],
   ),
-  ...['p05', 'p25', 'p50', 'p75', 'p95'].map((k): [string, (string | number)[]] => [`layers[3].pairs["${PAIR}"].quantiles.${k}`, ['layers', 3, 'pairs', PAIR, 'quantiles', k]]),
+  ...['p05', 'p25', 'p50', 'p75', 'p95'].map((k): [string, (string | number)[]] => [
+    `layers[3].pairs["${PAIR}"].quantiles.${k}`,
+    ['layers', 3, 'pairs', PAIR, 'quantiles', k],
+  ]),
   ['trunk.histogram', ['trunk', 'histogram']],
   ['trunk.observations', ['trunk', 'observations']],
   ['trunk.wholeTrunk.histogram', ['trunk', 'wholeTrunk', 'histogram']],

@@ -31,7 +31,14 @@ describe('svg helpers', () => {
   });
 
   it('draws paths with gaps at missing values', () => {
-    expect(linePath([[0, 1], [2, 3], [Number.NaN, 1], [4, 5]])).toBe('M0 1L2 3M4 5');
+    expect(
+      linePath([
+        [0, 1],
+        [2, 3],
+        [Number.NaN, 1],
+        [4, 5],
+      ]),
+    ).toBe('M0 1L2 3M4 5');
   });
 
   it('wraps legends that do not fit', () => {

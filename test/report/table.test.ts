@@ -40,7 +40,11 @@ describe('renderRankingTable', () => {
     const top = long.layers.find((l) => l.scores[0]!.rank === 1)!;
     top.name = `/model/backbone/${'x'.repeat(80)}/conv_final`;
     const text = renderRankingTable(long, { top: 1, maxNameWidth: 30 });
-    const name = text.split('\n').find((l) => l.includes('…'))!.trim().split(/ {2,}/)[1];
+    const name = text
+      .split('\n')
+      .find((l) => l.includes('…'))!
+      .trim()
+      .split(/ {2,}/)[1];
     expect(name).toBe('/model/backbone…xxx/conv_final');
     expect(name).toHaveLength(30);
   });

@@ -26,7 +26,9 @@ describe('parameter count', () => {
     const flat = b.op1('Reshape', [p, b.int64s('shape', [1, 36])]);
     b.initializer('mm.weight', 'float32', [36, 5], zeros(180));
     const mm = b.op1('Add', [b.op1('MatMul', [flat, 'mm.weight']), b.initializer('mm.bias', 'float32', [5], zeros(5))]);
-    const ln = b.op1('LayerNormalization', [mm, b.initializer('ln.weight', 'float32', [5], zeros(5)), b.initializer('ln.bias', 'float32', [5], zeros(5))], { epsilon: float(1e-5) });
+    const ln = b.op1('LayerNormalization', [mm, b.initializer('ln.weight', 'float32', [5], zeros(5)), b.initializer('ln.bias', 'float32', [5], zeros(5))], {
+      epsilon: float(1e-5),
+    });
     const emb = b.op1('Gather', [b.initializer('emb.weight', 'float32', [10, 5], zeros(50)), ids]);
     const sum = b.op1('Add', [ln, emb]);
     // A parameter read through an Identity alias (PyTorch's deduplication) still counts, once.
@@ -38,7 +40,9 @@ describe('parameter count', () => {
     );
     expect(countParameters(g)).toBe(16 + 4 + 8 + 4 + 180 + 10 + 50 + 25);
     // The rule is swappable, e.g. to count the Add bias of a MatMul + Add Linear.
-    expect(countParameters(g, (n, i, t) => t.dtype === 'float32' && !t.name.includes('running') && (n.opType !== 'Add' || i === 1))).toBe(16 + 4 + 8 + 4 + 180 + 5 + 10 + 50 + 25);
+    expect(countParameters(g, (n, i, t) => t.dtype === 'float32' && !t.name.includes('running') && (n.opType !== 'Add' || i === 1))).toBe(
+      16 + 4 + 8 + 4 + 180 + 5 + 10 + 50 + 25,
+    );
   });
 });
 
@@ -55,24 +59,58 @@ describe('multiply-accumulates', () => {
       b.op1('Conv', ['x', 'w'], { group: 2 }, { outputs: ['y'] });
       b.op1('Add', ['y', 'y'], {}, { outputs: ['z'] });
     });
-    expect(countMacs(conv, new Map([['x', [1, 4, 6, 6]], ['y', [1, 8, 6, 6]], ['z', [1, 8, 6, 6]]]))).toBe(8 * 36 * 2 * 9);
+    expect(
+      countMacs(
+        conv,
+        new Map([
+          ['x', [1, 4, 6, 6]],
+          ['y', [1, 8, 6, 6]],
+          ['z', [1, 8, 6, 6]],
+        ]),
+      ),
+    ).toBe(8 * 36 * 2 * 9);
 
     const deconv = single((b) => {
       b.initializer('w', 'float32', [3, 2, 3, 3], zeros(54));
       b.op1('ConvTranspose', ['x', 'w'], { strides: [2, 2] }, { outputs: ['y'] });
     });
-    expect(countMacs(deconv, new Map([['x', [1, 3, 4, 4]], ['y', [1, 2, 9, 9]]]))).toBe(48 * 2 * 9);
+    expect(
+      countMacs(
+        deconv,
+        new Map([
+          ['x', [1, 3, 4, 4]],
+          ['y', [1, 2, 9, 9]],
+        ]),
+      ),
+    ).toBe(48 * 2 * 9);
 
     const gemm = single((b) => {
       b.initializer('w', 'float32', [7, 5], zeros(35));
       b.op1('Gemm', ['a', 'w'], { transA: 1, transB: 1 }, { outputs: ['y'] });
     });
-    expect(countMacs(gemm, new Map([['a', [5, 1]], ['y', [1, 7]]]))).toBe(35);
+    expect(
+      countMacs(
+        gemm,
+        new Map([
+          ['a', [5, 1]],
+          ['y', [1, 7]],
+        ]),
+      ),
+    ).toBe(35);
 
     const matmul = single((b) => {
       b.op1('MatMul', ['a', 'b'], {}, { outputs: ['y'] });
     });
-    expect(countMacs(matmul, new Map([['a', [1, 3, 4]], ['b', [4, 6]], ['y', [1, 3, 6]]]))).toBe(72);
+    expect(
+      countMacs(
+        matmul,
+        new Map([
+          ['a', [1, 3, 4]],
+          ['b', [4, 6]],
+          ['y', [1, 3, 6]],
+        ]),
+      ),
+    ).toBe(72);
     expect(() => countMacs(matmul, new Map([['a', [1, 3, 4]]]))).toThrow(/no static shape for value "y"/);
   });
 
@@ -105,10 +143,31 @@ function resnet18MacsByHand(): { total: number; heads: number } {
 }
 
 const RECON_MNIST_K25 = [
-  'bn1', 'layer1.0.bn1', 'layer1.1.bn1', 'layer1.0.bn2', 'layer1.1.bn2', 'layer2.0.bn1', 'layer2.1.bn1', 'conv1',
-  'layer2.0.downsample.1', 'layer2.0.bn2', 'layer2.1.bn2', 'layer1.0.conv1', 'layer3.0.bn1', 'layer3.1.bn1',
-  'layer4.1.bn1', 'layer4.0.bn1', 'layer3.0.downsample.1', 'layer3.0.bn2', 'layer4.1.bn2', 'layer3.1.bn2',
-  'layer4.0.bn2', 'layer4.0.downsample.1', 'layer1.0.conv2', 'layer1.1.conv1', 'layer1.1.conv2',
+  'bn1',
+  'layer1.0.bn1',
+  'layer1.1.bn1',
+  'layer1.0.bn2',
+  'layer1.1.bn2',
+  'layer2.0.bn1',
+  'layer2.1.bn1',
+  'conv1',
+  'layer2.0.downsample.1',
+  'layer2.0.bn2',
+  'layer2.1.bn2',
+  'layer1.0.conv1',
+  'layer3.0.bn1',
+  'layer3.1.bn1',
+  'layer4.1.bn1',
+  'layer4.0.bn1',
+  'layer3.0.downsample.1',
+  'layer3.0.bn2',
+  'layer4.1.bn2',
+  'layer3.1.bn2',
+  'layer4.0.bn2',
+  'layer4.0.downsample.1',
+  'layer1.0.conv2',
+  'layer1.1.conv1',
+  'layer1.1.conv2',
 ];
 
 describe('ResNet-18 (Multi-Fashion+MNIST)', () => {
@@ -143,7 +202,11 @@ describe('ResNet-18 (Multi-Fashion+MNIST)', () => {
     const after = measureCost(out.graph, carryShapes(shapes, summary));
     expect(before.params).toBe(11_223_560);
     expect(after.params).toBe(11_383_752);
-    const cost = summarizeCost(before, after, summary.branched.map((b) => b.name));
+    const cost = summarizeCost(
+      before,
+      after,
+      summary.branched.map((b) => b.name),
+    );
     expect(cost.params.increasePct).toBeCloseTo(1.427, 3);
     expect(cost.macs.after).toBe(157_096_400);
     expect(cost.duplicatedLayers).toEqual(RECON_MNIST_K25);

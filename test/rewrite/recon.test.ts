@@ -13,17 +13,43 @@ import { cloneModel } from '../../src/autodiff/gradient-graph.js';
 
 const TASKS = parseTaskSpec({ tasks: [{ name: 'T1' }, { name: 'T2' }] }, 'test');
 const RECON_MNIST_25 = [
-  'bn1', 'layer1.0.bn1', 'layer1.1.bn1', 'layer1.0.bn2', 'layer1.1.bn2', 'layer2.0.bn1', 'layer2.1.bn1', 'conv1',
-  'layer2.0.downsample.1', 'layer2.0.bn2', 'layer2.1.bn2', 'layer1.0.conv1', 'layer3.0.bn1', 'layer3.1.bn1', 'layer4.1.bn1',
-  'layer4.0.bn1', 'layer3.0.downsample.1', 'layer3.0.bn2', 'layer4.1.bn2', 'layer3.1.bn2', 'layer4.0.bn2',
-  'layer4.0.downsample.1', 'layer1.0.conv2', 'layer1.1.conv1', 'layer1.1.conv2',
+  'bn1',
+  'layer1.0.bn1',
+  'layer1.1.bn1',
+  'layer1.0.bn2',
+  'layer1.1.bn2',
+  'layer2.0.bn1',
+  'layer2.1.bn1',
+  'conv1',
+  'layer2.0.downsample.1',
+  'layer2.0.bn2',
+  'layer2.1.bn2',
+  'layer1.0.conv1',
+  'layer3.0.bn1',
+  'layer3.1.bn1',
+  'layer4.1.bn1',
+  'layer4.0.bn1',
+  'layer3.0.downsample.1',
+  'layer3.0.bn2',
+  'layer4.1.bn2',
+  'layer3.1.bn2',
+  'layer4.0.bn2',
+  'layer4.0.downsample.1',
+  'layer1.0.conv2',
+  'layer1.1.conv1',
+  'layer1.1.conv2',
 ];
 
 /** MACs per image of the MNIST ResNet-18, by hand: conv k×k×Cin×Cout×Hout×Wout, linear in×out. */
 function handMacs(): { total: number } {
   const conv = (k: number, cin: number, cout: number, hw: number) => k * k * cin * cout * hw * hw;
   let total = conv(7, 1, 64, 18);
-  const stages: [number, number, number][] = [[64, 64, 9], [64, 128, 5], [128, 256, 3], [256, 512, 2]];
+  const stages: [number, number, number][] = [
+    [64, 64, 9],
+    [64, 128, 5],
+    [128, 256, 3],
+    [256, 512, 2],
+  ];
   for (const [cin, cout, hw] of stages) {
     total += conv(3, cin, cout, hw) + conv(3, cout, cout, hw); // block 0
     if (cin !== cout) total += conv(1, cin, cout, hw); // downsample

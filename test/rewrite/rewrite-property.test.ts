@@ -27,7 +27,13 @@ describe('rewrite over random layer subsets', () => {
       const baseParams = countParameters(c.model.graph);
       const rng = new Random(2024);
       const subsets = [shared.map((s) => s.layer)];
-      for (let i = 0; i < SUBSETS_PER_CASE; i++) subsets.push(randomSubset(rng, shared.map((s) => s.layer)));
+      for (let i = 0; i < SUBSETS_PER_CASE; i++)
+        subsets.push(
+          randomSubset(
+            rng,
+            shared.map((s) => s.layer),
+          ),
+        );
 
       for (const layers of subsets) {
         const label = layers.map((l) => l.name).join(',');

@@ -21,7 +21,12 @@ const TASKS: TaskRef[] = [
 function twoHeads(middle: (b: GraphBuilder, h: string) => string) {
   const b = new GraphBuilder();
   const x = b.input('x', 'float32', [2, 3]);
-  b.initializer('fc1.weight', 'float32', [3, 3], Float32Array.from({ length: 9 }, (_, i) => i / 9));
+  b.initializer(
+    'fc1.weight',
+    'float32',
+    [3, 3],
+    Float32Array.from({ length: 9 }, (_, i) => i / 9),
+  );
   const h = b.op1('Gemm', [x, 'fc1.weight'], { transB: 1 }, { name: 'fc1' });
   const m = middle(b, h);
   b.op1('Identity', [m], {}, { name: 'head_a', outputs: ['out_a'] });
@@ -31,7 +36,12 @@ function twoHeads(middle: (b: GraphBuilder, h: string) => string) {
   return { model: b.model(13), fc1: { name: 'fc1', nodes: ['fc1'], params: ['fc1.weight'] } satisfies LayerRef };
 }
 
-function body(nodes: onnx.INodeProto[], inputs: onnx.IValueInfoProto[], outputs: onnx.IValueInfoProto[], initializer: onnx.ITensorProto[] = []): onnx.IGraphProto {
+function body(
+  nodes: onnx.INodeProto[],
+  inputs: onnx.IValueInfoProto[],
+  outputs: onnx.IValueInfoProto[],
+  initializer: onnx.ITensorProto[] = [],
+): onnx.IGraphProto {
   return { name: 'body', node: nodes, input: inputs, output: outputs, initializer };
 }
 
@@ -87,7 +97,12 @@ describe('rewrite refusals', () => {
   it('a node with a subgraph that reaches one task is rewired, not refused', async () => {
     const b = new GraphBuilder();
     const x = b.input('x', 'float32', [2, 3]);
-    b.initializer('fc1.weight', 'float32', [3, 3], Float32Array.from({ length: 9 }, (_, i) => i / 9));
+    b.initializer(
+      'fc1.weight',
+      'float32',
+      [3, 3],
+      Float32Array.from({ length: 9 }, (_, i) => i / 9),
+    );
     const h = b.op1('Gemm', [x, 'fc1.weight'], { transB: 1 }, { name: 'fc1' });
     b.op1('Identity', [h], {}, { name: 'head_a', outputs: ['out_a'] });
     const trip = b.scalar('trip', 2, 'int64');
@@ -139,9 +154,17 @@ describe('rewrite refusals', () => {
       ['empty selection', () => rewrite(c.model, { layers: [], tasks: c.tasks }), /no layers selected/],
       ['unknown node', () => rewrite(c.model, { layers: [{ ...fc1, nodes: ['nope'] }], tasks: c.tasks }), /layer "fc1": no node named "nope"/],
       ['unknown parameter', () => rewrite(c.model, { layers: [{ ...fc1, params: ['nope'] }], tasks: c.tasks }), /parameter "nope" is not an initializer/],
-      ['parameter not read', () => rewrite(c.model, { layers: [{ ...fc1, params: ['fc2.weight'] }], tasks: c.tasks }), /"fc2.weight" is not read by any of the layer's nodes/],
+      [
+        'parameter not read',
+        () => rewrite(c.model, { layers: [{ ...fc1, params: ['fc2.weight'] }], tasks: c.tasks }),
+        /"fc2.weight" is not read by any of the layer's nodes/,
+      ],
       ['layer twice', () => rewrite(c.model, { layers: [fc1, fc1], tasks: c.tasks }), /layer "fc1" is selected twice/],
-      ['node in two layers', () => rewrite(c.model, { layers: [fc1, { name: 'other', nodes: ['fc1'], params: [] }], tasks: c.tasks }), /node "fc1" belongs to layers "fc1" and "other"/],
+      [
+        'node in two layers',
+        () => rewrite(c.model, { layers: [fc1, { name: 'other', nodes: ['fc1'], params: [] }], tasks: c.tasks }),
+        /node "fc1" belongs to layers "fc1" and "other"/,
+      ],
       ['not an output', () => rewrite(c.model, { layers: [fc1], tasks: [{ name: 'a', output: 'relu1_out' }] }), /"relu1_out" is not a graph output/],
       ['duplicate task', () => rewrite(c.model, { layers: [fc1], tasks: [c.tasks[0]!, c.tasks[0]!] }), /task "t0" is listed twice/],
       ['shared output', () => rewrite(c.model, { layers: [fc1], tasks: [c.tasks[0]!, { name: 'z', output: 'task0' }] }), /both read graph output "task0"/],

@@ -40,7 +40,9 @@ describe('selectLayers', () => {
   });
 
   it('refuses budgets no layer fits, bad K and empty candidate lists', () => {
-    expect(() => selectLayers(RANKED, { maxParamIncreasePct: 0.01 }, cost)).toThrow(/no layer fits a parameter budget of 0.01%; the cheapest, "bn1", adds 0.100%/);
+    expect(() => selectLayers(RANKED, { maxParamIncreasePct: 0.01 }, cost)).toThrow(
+      /no layer fits a parameter budget of 0.01%; the cheapest, "bn1", adds 0.100%/,
+    );
     expect(() => selectLayers(RANKED, { topK: 0 })).toThrow(ReconError);
     expect(() => selectLayers(RANKED, { maxMacIncreasePct: -1 }, cost)).toThrow(/non-negative/);
     expect(() => selectLayers([{ name: 'h', score: 1, params: 1, tasks: 1 }], { topK: 1 })).toThrow(/no shared layer/);

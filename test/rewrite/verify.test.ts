@@ -32,7 +32,10 @@ describe('verify', () => {
   });
 
   it('scales the tolerance by max(1, max|reference|)', async () => {
-    const feeds = { x: { dtype: 'float32' as const, dims: [1, 3], data: Float32Array.of(1, 2, 4) }, ids: { dtype: 'int64' as const, dims: [1], data: new BigInt64Array(1) } };
+    const feeds = {
+      x: { dtype: 'float32' as const, dims: [1, 3], data: Float32Array.of(1, 2, 4) },
+      ids: { dtype: 'int64' as const, dims: [1], data: new BigInt64Array(1) },
+    };
     // Reference y = 100·x: max |ref| = 400; a bias of 0.003 is 7.5e-6 relative.
     const close = await verify(affine(100, 0), affine(100, 0.003), { feeds });
     expect(close.ok).toBe(true);

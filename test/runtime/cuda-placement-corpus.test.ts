@@ -18,7 +18,11 @@ interface ArchRef {
 }
 
 const ROOT = 'test/fixtures/corpus';
-const archs = existsSync(ROOT) ? readdirSync(ROOT).filter((d) => existsSync(join(ROOT, d, 'reference.json'))).sort() : [];
+const archs = existsSync(ROOT)
+  ? readdirSync(ROOT)
+      .filter((d) => existsSync(join(ROOT, d, 'reference.json')))
+      .sort()
+  : [];
 
 describe('CUDA placement of the conformance corpus gradient graphs', () => {
   for (const arch of archs) {

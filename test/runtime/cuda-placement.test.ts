@@ -27,8 +27,12 @@ interface Case {
 }
 
 const cases: Case[] = [
-  ...REFERENCE_MODELS.flatMap((m) => REFERENCE_OPSETS.map((opset): Case => ({ label: `${m.name} opset ${opset}`, model: () => m.build({ opset }), tasks: `models/${m.name}.tasks.json` }))),
-  ...['multitask_eval_op13', 'multitask_train_op13', 'multitask_train_op15'].map((f): Case => ({ label: `torch ${f}`, model: () => loadModel(`test/fixtures/torch/${f}.onnx`), tasks: 'test/fixtures/torch/multitask.tasks.json' })),
+  ...REFERENCE_MODELS.flatMap((m) =>
+    REFERENCE_OPSETS.map((opset): Case => ({ label: `${m.name} opset ${opset}`, model: () => m.build({ opset }), tasks: `models/${m.name}.tasks.json` })),
+  ),
+  ...['multitask_eval_op13', 'multitask_train_op13', 'multitask_train_op15'].map(
+    (f): Case => ({ label: `torch ${f}`, model: () => loadModel(`test/fixtures/torch/${f}.onnx`), tasks: 'test/fixtures/torch/multitask.tasks.json' }),
+  ),
 ];
 
 describe('CUDA placement of every gradient graph (kernel table from onnxruntime source)', () => {
@@ -77,7 +81,15 @@ describe('the forecast reports what the table lacks', () => {
   it('a double-typed node of an op registered for float only (Clip-11)', () => {
     const entries = forecastCudaPlacement(afterRelu(11, 'float64', 'Clip'));
     expect(entries).toHaveLength(1);
-    expect(entries[0]).toMatchObject({ node: 'Clip', op: 'Clip', opset: 11, sinceVersion: 11, kind: 'fallback', rule: 'no-kernel', types: 'Clip(float64)->float64' });
+    expect(entries[0]).toMatchObject({
+      node: 'Clip',
+      op: 'Clip',
+      opset: 11,
+      sinceVersion: 11,
+      kind: 'fallback',
+      rule: 'no-kernel',
+      types: 'Clip(float64)->float64',
+    });
     expect(entries[0]!.reason).toMatch(/T=float64, registered T ∈ \{float32\}; reads GPU tensor "r"/);
   });
 
@@ -95,7 +107,14 @@ describe('the forecast reports what the table lacks', () => {
       const sig = t.signatures[`|${r.op}`]?.[0];
       const unary = sig && sig.length === 2 && sig[0]!.io === 'in' && sig[1]!.io === 'out' && sig[0]!.type === 'T' && sig[1]!.type === 'T';
       const newer = versions?.find((v) => v > r.since);
-      return r.domain === '' && r.until === null && unary && r.constraints?.['T']?.includes('float32') && newer !== undefined && !t.ranges.some((o) => o.op === r.op && o.domain === '' && (o.since === newer || (o.until !== null && o.since <= newer && newer <= o.until)));
+      return (
+        r.domain === '' &&
+        r.until === null &&
+        unary &&
+        r.constraints?.['T']?.includes('float32') &&
+        newer !== undefined &&
+        !t.ranges.some((o) => o.op === r.op && o.domain === '' && (o.since === newer || (o.until !== null && o.since <= newer && newer <= o.until)))
+      );
     });
     expect(gap, 'the table has no opset gap on a unary float op').toBeDefined();
     const newer = t.schemaVersions[gap!.op]!.find((v) => v > gap!.since)!;
@@ -146,6 +165,11 @@ describe('the forecast reports what the table lacks', () => {
     const model = b.model(18);
     const r = cudaPlacementReport(model, await inferShapes(model, { inputDims: { counts: [2, 3] } }));
     const rules = Object.fromEntries([...r.expected, ...r.fallbacks].map((e) => [e.node, `${e.kind}/${e.rule}`]));
-    expect(rules).toEqual({ rank: 'expected/cpu-preferred', last_axis: 'expected/cpu-preferred', prod: 'fallback/no-kernel', square: 'fallback/after-fallback' });
+    expect(rules).toEqual({
+      rank: 'expected/cpu-preferred',
+      last_axis: 'expected/cpu-preferred',
+      prod: 'fallback/no-kernel',
+      square: 'fallback/after-fallback',
+    });
   });
 });

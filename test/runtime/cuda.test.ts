@@ -65,7 +65,10 @@ describe('npm run setup:cuda', () => {
     let code = 0;
     let stderr = '';
     try {
-      execFileSync(process.execPath, ['--import', 'tsx', 'scripts/setup-cuda.ts', '--from', join(dir, 'nope')], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+      execFileSync(process.execPath, ['--import', 'tsx', 'scripts/setup-cuda.ts', '--from', join(dir, 'nope')], {
+        encoding: 'utf8',
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
     } catch (e) {
       code = (e as { status: number }).status;
       stderr = (e as { stderr: string }).stderr;

@@ -10,7 +10,10 @@ describe('GradientSessionOptions.registry', () => {
   it('the session differentiates with the rules it is given', async () => {
     const model = referenceModel('mlp').build({ opset: 17 });
     const tasks = resolveTasks(model);
-    const batch = { ...randomFeeds(model, 0), ...Object.fromEntries(tasks.map((t) => [t.target, { dtype: 'int64' as const, dims: [2], data: new BigInt64Array(2) }])) };
+    const batch = {
+      ...randomFeeds(model, 0),
+      ...Object.fromEntries(tasks.map((t) => [t.target, { dtype: 'int64' as const, dims: [2], data: new BigInt64Array(2) }])),
+    };
     // Every default rule but Relu's: the graph cannot be differentiated, and the error says why.
     const defaults = createDefaultRegistry();
     const withoutRelu = new GradientRegistry();
@@ -19,7 +22,12 @@ describe('GradientSessionOptions.registry', () => {
       const rule = defaults.get(op)!;
       if (op === 'Relu' || seen.has(rule)) continue;
       seen.add(rule);
-      withoutRelu.register({ ...rule, opTypes: rule.opTypes.filter((o) => o !== 'Relu'), backward: rule.backward.bind(rule), differentiableInputs: rule.differentiableInputs.bind(rule) });
+      withoutRelu.register({
+        ...rule,
+        opTypes: rule.opTypes.filter((o) => o !== 'Relu'),
+        backward: rule.backward.bind(rule),
+        differentiableInputs: rule.differentiableInputs.bind(rule),
+      });
     }
     const session = createGradientSession(model, tasks, { registry: withoutRelu });
     await expect(session.run(batch)).rejects.toThrow(/Relu/);

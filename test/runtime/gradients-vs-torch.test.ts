@@ -27,7 +27,9 @@ interface GradFixture {
 }
 
 const DIR = 'test/fixtures/grads';
-const fixtures = readdirSync(DIR).filter((f) => f.endsWith('.json')).sort();
+const fixtures = readdirSync(DIR)
+  .filter((f) => f.endsWith('.json'))
+  .sort();
 const sessions: GradientSession[] = [];
 afterAll(async () => {
   for (const s of sessions) await s.release();
@@ -37,7 +39,9 @@ afterAll(async () => {
 function fixtureModel(f: GradFixture): Model {
   const m = /^models\/(\w+)_op(\d+)\.onnx$/.exec(f.model);
   const model = m ? referenceModel(m[1]!).build({ opset: Number(m[2]) }) : loadModel(f.model);
-  const sha = createHash('sha256').update(m ? serializeModel(model) : readFileSync(f.model)).digest('hex');
+  const sha = createHash('sha256')
+    .update(m ? serializeModel(model) : readFileSync(f.model))
+    .digest('hex');
   // A builder change without regenerated fixtures must fail loudly, not compare different models.
   expect(sha, `${f.model} changed since its fixture was made: run scripts/make_all_fixtures.sh`).toBe(f.modelSha256);
   return model;
@@ -86,7 +90,15 @@ describe('whole-model gradients against PyTorch', () => {
         // read through an Identity alias), rebuild the reference layer from its parameters.
         const named = f.layers[layer.name];
         const ref = named && [...named.params].sort().join() === [...layer.params].sort().join() ? named : undefined;
-        const refGram = ref?.gram ?? toMatrix(sumGrams(layer.params.map((p) => f.params[p]!.gram.flat()), T), T);
+        const refGram =
+          ref?.gram ??
+          toMatrix(
+            sumGrams(
+              layer.params.map((p) => f.params[p]!.gram.flat()),
+              T,
+            ),
+            T,
+          );
         const tolCos = ref?.tolCos ?? Math.max(...layer.params.map((p) => f.params[p]!.tolCos));
         const tolNorm = ref?.tolNormRel ?? Math.max(...layer.params.map((p) => f.params[p]!.tolNormRel));
         check(`layer ${layer.name}`, step.layerGrams.get(layer.name)!, refGram, tolCos, tolNorm, ref?.zero ? tasks.map(() => true) : ref?.zeroTasks);

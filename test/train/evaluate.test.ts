@@ -19,7 +19,13 @@ function passthrough() {
 describe('evaluateModel', () => {
   it('accuracy, mIoU / pixel accuracy with ignored pixels, absolute and relative error', async () => {
     const tasks = parseTaskSpec(
-      { tasks: [{ name: 'c', loss: 'cross_entropy' }, { name: 's', loss: 'cross_entropy', ignoreIndex: -1 }, { name: 'r', loss: 'l1' }] },
+      {
+        tasks: [
+          { name: 'c', loss: 'cross_entropy' },
+          { name: 's', loss: 'cross_entropy', ignoreIndex: -1 },
+          { name: 'r', loss: 'l1' },
+        ],
+      },
       'test',
     );
     const data = makeDataset({

@@ -15,10 +15,15 @@ function smallSpatialCnn() {
   const x = b.input('input', 'float32', ['N', 1, 36, 36]);
   const rng = new Random(1);
   const p = (name: string, dims: number[]) => b.initializer(name, 'float32', dims, rng.fillNormal(new Float32Array(dims.reduce((a, c) => a * c, 1)), 0.05));
-  let h = b.op1('Relu', [b.op1('Conv', [x, p('conv1.weight', [8, 1, 3, 3]), p('conv1.bias', [8])], { strides: [2, 2], pads: [1, 1, 1, 1] }, { name: '/conv1/Conv' })]);
-  h = b.op1('Relu', [b.op1('Conv', [h, p('conv2.weight', [16, 8, 3, 3]), p('conv2.bias', [16])], { strides: [2, 2], pads: [1, 1, 1, 1] }, { name: '/conv2/Conv' })]);
+  let h = b.op1('Relu', [
+    b.op1('Conv', [x, p('conv1.weight', [8, 1, 3, 3]), p('conv1.bias', [8])], { strides: [2, 2], pads: [1, 1, 1, 1] }, { name: '/conv1/Conv' }),
+  ]);
+  h = b.op1('Relu', [
+    b.op1('Conv', [h, p('conv2.weight', [16, 8, 3, 3]), p('conv2.bias', [16])], { strides: [2, 2], pads: [1, 1, 1, 1] }, { name: '/conv2/Conv' }),
+  ]);
   h = b.op1('Relu', [b.op1('Gemm', [b.op1('Flatten', [h]), p('fc.weight', [64, 16 * 9 * 9]), p('fc.bias', [64])], { transB: 1 }, { name: '/fc/Gemm' })]);
-  for (const t of ['T1', 'T2']) b.output(b.op1('Gemm', [h, p(`${t}.weight`, [10, 64]), p(`${t}.bias`, [10])], { transB: 1 }, { name: `/${t}/Gemm`, outputs: [t] }), 'float32', ['N', 10]);
+  for (const t of ['T1', 'T2'])
+    b.output(b.op1('Gemm', [h, p(`${t}.weight`, [10, 64]), p(`${t}.bias`, [10])], { transB: 1 }, { name: `/${t}/Gemm`, outputs: [t] }), 'float32', ['N', 10]);
   return b.model(17);
 }
 

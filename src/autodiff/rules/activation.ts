@@ -8,11 +8,7 @@ import { greaterOrEqual, gradDType, lessOrEqual, maskGrad, scalarOf } from './em
  */
 
 /** A rule for a one-input op whose gradient is a local expression in x, y and dY. */
-function elementwise(
-  opType: string,
-  local: (ctx: GradientContext, x: string, y: string, dY: string) => string,
-  minOpset?: number,
-): GradientRule {
+function elementwise(opType: string, local: (ctx: GradientContext, x: string, y: string, dY: string) => string, minOpset?: number): GradientRule {
   const rule: GradientRule = {
     opTypes: [opType],
     differentiableInputs: () => [0],
@@ -31,11 +27,7 @@ function k(ctx: GradientContext, value: number): string {
 // Where appears in opset 9; the gradient session upgrades older models.
 const WHERE_OPSET = 9;
 
-export const reluRule = elementwise(
-  'Relu',
-  (c, _x, y, dY) => maskGrad(c.emit, c.emit.op1('Greater', [y, k(c, 0)]), dY, gradDType(c)),
-  WHERE_OPSET,
-);
+export const reluRule = elementwise('Relu', (c, _x, y, dY) => maskGrad(c.emit, c.emit.op1('Greater', [y, k(c, 0)]), dY, gradDType(c)), WHERE_OPSET);
 
 export const leakyReluRule = elementwise(
   'LeakyRelu',
@@ -132,8 +124,8 @@ export const seluRule = elementwise(
   'Selu',
   (c, x, y, dY) => {
     const e = c.emit;
-    const alpha = c.node.attrs.float('alpha', 1.67326319217681884765625);
-    const gamma = c.node.attrs.float('gamma', 1.05070102214813232421875);
+    const alpha = c.node.attrs.float('alpha', Math.fround(1.6732632423543772));
+    const gamma = c.node.attrs.float('gamma', Math.fround(1.0507009873554805));
     // For x ≤ 0, y = γα(eˣ−1), so dy/dx = γαeˣ = y + γα.
     return e.op1('Where', [e.op1('Greater', [x, k(c, 0)]), e.mul(dY, k(c, gamma)), e.mul(dY, e.add(y, k(c, gamma * alpha)))]);
   },
@@ -205,7 +197,11 @@ export const clipRule: GradientRule = {
     }
     const toBound = (g: string, bound: string): string => {
       const shape = ctx.shape(bound);
-      const s = e.reduceSum(g, ctx.shape(x).map((_, i) => i), false);
+      const s = e.reduceSum(
+        g,
+        ctx.shape(x).map((_, i) => i),
+        false,
+      );
       return shape.length === 0 ? s : e.reshape(s, shape);
     };
     if (ctx.needsGrad(1) && lo) {

@@ -198,7 +198,12 @@ function gatherAlong(e: Emitter, v: string, rank: number, axis: number, size: nu
     end[axis] = 1;
     source = sharedValue(e, `zero-pad:${v}:${axis}`, () => padZeros(e, v, zeros(rank), end));
   }
-  const indices = e.builder.constant(`${e.prefix}/const`, 'int64', dims, BigInt64Array.from(table, (h) => BigInt(h)));
+  const indices = e.builder.constant(
+    `${e.prefix}/const`,
+    'int64',
+    dims,
+    BigInt64Array.from(table, (h) => BigInt(h)),
+  );
   return e.op1('Gather', [source, indices], { axis });
 }
 
@@ -371,7 +376,14 @@ function planBlocks(kind: BlockKind, geo: ConvGeometry, xShape: readonly number[
   const outSpatial = yShape.slice(2);
   const k = inSpatial.length;
   const mode = convGradientSettings.split;
-  if (mode !== 'auto') return tapBlocks(kind, geo, inSpatial, outSpatial, Array.from({ length: k }, () => mode === 'always'));
+  if (mode !== 'auto')
+    return tapBlocks(
+      kind,
+      geo,
+      inSpatial,
+      outSpatial,
+      Array.from({ length: k }, () => mode === 'always'),
+    );
   const dims: PlanDims = {
     n: xShape[0]!,
     c: xShape[1]!,
@@ -383,7 +395,13 @@ function planBlocks(kind: BlockKind, geo: ConvGeometry, xShape: readonly number[
   };
   let best: { blocks: TapBlock[]; cost: number } | undefined;
   for (let mask = 0; mask < 1 << k; mask++) {
-    const blocks = tapBlocks(kind, geo, inSpatial, outSpatial, range(0, k).map((i) => (mask & (1 << i)) !== 0));
+    const blocks = tapBlocks(
+      kind,
+      geo,
+      inSpatial,
+      outSpatial,
+      range(0, k).map((i) => (mask & (1 << i)) !== 0),
+    );
     const cost = planCost(kind, blocks, dims);
     if (!best || cost < best.cost) best = { blocks, cost };
   }
@@ -414,7 +432,16 @@ function placement(placed: readonly number[], count: number): number[] {
  * that are fed per step (training), so this form can replace it (`lowerConvolution`).
  * Writes the result to `output` (a name) when given.
  */
-export function convForwardIm2col(e: Emitter, x: string, w: string, bias: string | undefined, geo: ConvGeometry, xShape: readonly number[], yShape: readonly number[], output?: string): string {
+export function convForwardIm2col(
+  e: Emitter,
+  x: string,
+  w: string,
+  bias: string | undefined,
+  geo: ConvGeometry,
+  xShape: readonly number[],
+  yShape: readonly number[],
+  output?: string,
+): string {
   const [n, c] = xShape as [number, number];
   const m = yShape[1]!;
   const g = geo.group;
@@ -750,7 +777,12 @@ export function convTransposeGeometry(ctx: GradientContext): ConvGeometry & { ou
  * output_padding (those trailing output rows receive nothing from X). A negative end pad means
  * trailing rows of Y' that the Conv never reads, so they are cropped.
  */
-function adjointConv(e: Emitter, dY: string, geo: ConvGeometry & { outputPadding: number[] }, yShape: readonly number[]): { input: string; inputShape: number[]; geo: ConvGeometry } {
+function adjointConv(
+  e: Emitter,
+  dY: string,
+  geo: ConvGeometry & { outputPadding: number[] },
+  yShape: readonly number[],
+): { input: string; inputShape: number[]; geo: ConvGeometry } {
   const k = yShape.length - 2;
   const padsEnd: number[] = [];
   const cropped = yShape.slice(2);
@@ -815,7 +847,12 @@ export const convTransposeRule: GradientRule = {
  * skips and onnxruntime's NCHWc kernels compute. Returns whether the node was replaced; nodes
  * without static shapes or of another op are left alone.
  */
-export function lowerConvolution(e: Emitter, node: Node, shape: (value: string) => number[] | undefined, options: { when?: 'always' | 'profitable' } = {}): boolean {
+export function lowerConvolution(
+  e: Emitter,
+  node: Node,
+  shape: (value: string) => number[] | undefined,
+  options: { when?: 'always' | 'profitable' } = {},
+): boolean {
   if (node.opType !== 'Conv' || (node.domain !== '' && node.domain !== 'ai.onnx')) return false;
   const [x, w, bias] = node.inputs as [string, string, string | undefined];
   const xShape = shape(x);
@@ -826,7 +863,13 @@ export function lowerConvolution(e: Emitter, node: Node, shape: (value: string) 
   if (!graph.nodes.includes(node)) return false;
   const geo = convNodeGeometry(node, xShape, wShape, yShape);
   if ((options.when ?? 'profitable') === 'profitable' && isConstant(e, w)) {
-    const pairs = tapBlocks('forward', geo, xShape.slice(2), yShape.slice(2), geo.kernel.map(() => false));
+    const pairs = tapBlocks(
+      'forward',
+      geo,
+      xShape.slice(2),
+      yShape.slice(2),
+      geo.kernel.map(() => false),
+    );
     const live = pairs.reduce((acc, b) => acc + b.table.filter((v) => v !== product(xShape.slice(2))).length, 0);
     const covered = pairs.reduce((acc, b) => acc + b.table.length, 0);
     if (live > LOWER_BELOW_LIVE_FRACTION * covered) return false;

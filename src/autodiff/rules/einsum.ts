@@ -79,7 +79,13 @@ export function canonicalEinsum(equation: string, shapes: readonly (readonly num
     // Implicit output (numpy): the broadcast dims, then the labels used exactly once, sorted.
     const counts = new Map<string, number>();
     for (const p of parts) for (const c of [...p.before, ...p.after]) counts.set(c, (counts.get(c) ?? 0) + 1);
-    output = [...ellipsisLabels, ...[...counts].filter(([, n]) => n === 1).map(([c]) => c).sort()];
+    output = [
+      ...ellipsisLabels,
+      ...[...counts]
+        .filter(([, n]) => n === 1)
+        .map(([c]) => c)
+        .sort(),
+    ];
   }
 
   // Label sizes; a size-1 occurrence against a larger size is a broadcast: relabel it.

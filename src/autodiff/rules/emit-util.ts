@@ -86,7 +86,8 @@ export function sliceStatic(
   steps?: readonly number[],
 ): string {
   if (axes.length === 0) return x;
-  const stepped = steps && steps.some((s) => s !== 1);
+  // biome-ignore lint/complexity/useOptionalChain: the explicit test narrows `steps` for the push below.
+  const stepped = steps !== undefined && steps.some((s) => s !== 1);
   if (e.opset >= 10) {
     const inputs = [x, e.int64s(starts), e.int64s(ends), e.int64s(axes)];
     if (stepped) inputs.push(e.int64s(steps));

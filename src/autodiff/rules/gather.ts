@@ -11,7 +11,9 @@ const SCATTER_ADD_OPSET = 16;
 
 function requireScatterAdd(ctx: GradientContext): void {
   if (ctx.opset < SCATTER_ADD_OPSET) {
-    throw new ReconError(`${ctx.node.label}: the ${ctx.node.opType} gradient needs ScatterND/ScatterElements reduction="add" (opset ${SCATTER_ADD_OPSET}); the model is at opset ${ctx.opset}`);
+    throw new ReconError(
+      `${ctx.node.label}: the ${ctx.node.opType} gradient needs ScatterND/ScatterElements reduction="add" (opset ${SCATTER_ADD_OPSET}); the model is at opset ${ctx.opset}`,
+    );
   }
 }
 

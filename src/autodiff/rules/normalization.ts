@@ -253,7 +253,11 @@ export function decomposeTrainingBatchNorm(graph: Graph, node: Node, opset: numb
     b.op1(opType, inputs, attrs, outputs ? { name: `${prefix}/${opType}`, outputs } : { name: `${prefix}/${opType}` });
   const ints = (values: number[]): string => b.int64s(`${prefix}/const`, values);
   const scalar = (value: number): string =>
-    dtype === 'float64' ? b.constant(`${prefix}/const`, 'float64', [], Float64Array.of(value)) : dtype === 'float32' ? b.scalar(`${prefix}/const`, value) : op1('Cast', [b.scalar(`${prefix}/const`, value)], { to: dtypeCode(dtype) });
+    dtype === 'float64'
+      ? b.constant(`${prefix}/const`, 'float64', [], Float64Array.of(value))
+      : dtype === 'float32'
+        ? b.scalar(`${prefix}/const`, value)
+        : op1('Cast', [b.scalar(`${prefix}/const`, value)], { to: dtypeCode(dtype) });
   const reduceMean = (v: string): string =>
     opset >= 18 ? op1('ReduceMean', [v, ints([0, 2])], { keepdims: 1 }) : op1('ReduceMean', [v], { axes: [0, 2], keepdims: 1 });
 
@@ -271,7 +275,12 @@ export function decomposeTrainingBatchNorm(graph: Graph, node: Node, opset: numb
     const probe = op1('Reshape', [op1('Slice', [x3, ints([0, 0]), ints([1, 1]), ints([0, 2])]), ints([-1])]);
     const meanIn = op1('Mul', [probe, scalar(0)]);
     const varIn = op1('Add', [meanIn, scalar(1)]);
-    b.op('BatchNormalization', [x, scale, bias, meanIn, varIn], { epsilon: float(epsilon), momentum: float(0), training_mode: 1 }, { name: `${prefix}/BatchNormalization`, outputs: [node.outputs[0]!, mean, variance] });
+    b.op(
+      'BatchNormalization',
+      [x, scale, bias, meanIn, varIn],
+      { epsilon: float(epsilon), momentum: float(0), training_mode: 1 },
+      { name: `${prefix}/BatchNormalization`, outputs: [node.outputs[0]!, mean, variance] },
+    );
   } else {
     const shapeX = op1('Shape', [x]);
     const mean3 = reduceMean(x3);

@@ -91,7 +91,16 @@ export const maxPoolRule: GradientRule = {
  * inside the input (count_include_pad=0) or inside the padded input (=1); both clip windows that
  * ceil_mode lets run past the end padding, as onnxruntime does.
  */
-function axisCounts(inSize: number, outSize: number, kernel: number, stride: number, dilation: number, padBegin: number, padEnd: number, includePad: boolean): number[] {
+function axisCounts(
+  inSize: number,
+  outSize: number,
+  kernel: number,
+  stride: number,
+  dilation: number,
+  padBegin: number,
+  padEnd: number,
+  includePad: boolean,
+): number[] {
   const lo = includePad ? -padBegin : 0;
   const hi = includePad ? inSize + padEnd : inSize;
   const counts: number[] = [];
@@ -153,7 +162,8 @@ export const averagePoolRule: GradientRule = {
     for (let i = 0; i < k; i++) {
       const spanI = (kernel[i]! - 1) * dilations[i]! + 1;
       const rem = inSpatial[i]! + begin[i]! + end[i]! - spanI - strides[i]! * (outSpatial[i]! - 1);
-      if (rem >= strides[i]!) throw new Error(`${node.label}: output size ${outSpatial[i]} on spatial axis ${i} leaves ${rem} rows unused (stride ${strides[i]})`);
+      if (rem >= strides[i]!)
+        throw new Error(`${node.label}: output size ${outSpatial[i]} on spatial axis ${i} leaves ${rem} rows unused (stride ${strides[i]})`);
       padsEnd.push(rem < 0 ? end[i]! - rem : end[i]!);
       outputPadding.push(Math.max(rem, 0));
     }

@@ -97,7 +97,12 @@ export const concatRule: GradientRule = {
     const shapes = node.inputs.map((x) => ctx.shape(x));
     // Empty inputs are left out of the Split (zero-size split entries are poorly supported).
     const present = node.inputs.map((_, i) => i).filter((i) => shapes[i]![axis]! > 0);
-    const parts = splitStatic(e, dY, axis, present.map((i) => shapes[i]![axis]!));
+    const parts = splitStatic(
+      e,
+      dY,
+      axis,
+      present.map((i) => shapes[i]![axis]!),
+    );
     const grads: InputGradients = {};
     node.inputs.forEach((_, i) => {
       if (!ctx.needsGrad(i)) return;
@@ -231,7 +236,12 @@ export const sliceRule: GradientRule = {
           padEnd.push(s.stride - 1);
         }
       });
-      g = padZeros(e, e.reshape(g, expanded), expanded.map(() => 0), padEnd);
+      g = padZeros(
+        e,
+        e.reshape(g, expanded),
+        expanded.map(() => 0),
+        padEnd,
+      );
       for (const s of strided) shape[s.axis] = s.count * s.stride;
       g = e.reshape(g, shape);
     }
@@ -383,7 +393,8 @@ export const padRule: GradientRule = {
     const outShape = ctx.shape(ctx.node.outputs[0]!);
     const maps = inShape.map((n, a) => (begin[a] === 0 && end[a] === 0 ? undefined : padSourceMap(ctx, mode, a, n, begin[a]!, end[a]!)));
     maps.forEach((m, a) => {
-      if (m && m.length !== outShape[a]) throw new Error(`${ctx.node.label}: Pad output axis ${a} has ${m.length} elements by the pads, ${outShape[a]} by the runtime`);
+      if (m && m.length !== outShape[a])
+        throw new Error(`${ctx.node.label}: Pad output axis ${a} has ${m.length} elements by the pads, ${outShape[a]} by the runtime`);
     });
     if (numel(outShape) === 0 || numel(inShape) === 0) return { 0: zerosOf(e, inShape, gradDType(ctx)) };
     let g = ctx.outputGrad(0)!;
@@ -405,13 +416,16 @@ function constantPadGrad(ctx: GradientContext, begin: readonly number[], end: re
   const outShape = ctx.shape(node.outputs[0]!);
   const dY = ctx.outputGrad(0)!;
   const sliceAxes = inShape.map((_, i) => i).filter((i) => begin[i]! > 0 || end[i]! > 0);
-  const window = numel(outShape) === 0 ? dY : sliceStatic(
-    e,
-    dY,
-    sliceAxes.map((i) => Math.max(begin[i]!, 0)),
-    sliceAxes.map((i) => outShape[i]! - Math.max(end[i]!, 0)),
-    sliceAxes,
-  );
+  const window =
+    numel(outShape) === 0
+      ? dY
+      : sliceStatic(
+          e,
+          dY,
+          sliceAxes.map((i) => Math.max(begin[i]!, 0)),
+          sliceAxes.map((i) => outShape[i]! - Math.max(end[i]!, 0)),
+          sliceAxes,
+        );
   const grads: InputGradients = {};
   if (ctx.needsGrad(0)) {
     grads[0] =

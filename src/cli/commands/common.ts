@@ -50,11 +50,16 @@ export function bnArg(args: ParsedArgs, fallback: 'train' | 'eval'): 'train' | '
   return v;
 }
 
-export function runtimeArgs(args: ParsedArgs, io: CommandIO): { device: DeviceSpec; intraOpThreads?: number; graphOptimizationLevel?: 'disabled' | 'basic' | 'extended' | 'all'; onWarning: (m: string) => void } {
+export function runtimeArgs(
+  args: ParsedArgs,
+  io: CommandIO,
+): { device: DeviceSpec; intraOpThreads?: number; graphOptimizationLevel?: 'disabled' | 'basic' | 'extended' | 'all'; onWarning: (m: string) => void } {
   const threads = optionValue(args, 'threads');
   const level = optionValue(args, 'opt-level');
-  if (level && !['disabled', 'basic', 'extended', 'all'].includes(level)) throw new ReconError(`--opt-level must be disabled, basic, extended or all, got "${level}"`);
-  if (threads !== undefined && !(Number.isInteger(Number(threads)) && Number(threads) > 0)) throw new ReconError(`--threads must be a positive integer, got "${threads}"`);
+  if (level && !['disabled', 'basic', 'extended', 'all'].includes(level))
+    throw new ReconError(`--opt-level must be disabled, basic, extended or all, got "${level}"`);
+  if (threads !== undefined && !(Number.isInteger(Number(threads)) && Number(threads) > 0))
+    throw new ReconError(`--threads must be a positive integer, got "${threads}"`);
   return {
     device: deviceArg(args),
     ...(threads ? { intraOpThreads: Number(threads) } : {}),

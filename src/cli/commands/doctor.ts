@@ -17,11 +17,18 @@ export const doctorCommand: Command = {
   usage: 'recon doctor [--require cuda] | recon doctor --graph model.onnx [--tasks spec.json] [--bn train|eval] [--training]',
   options: [
     { name: 'require', value: 'cpu|cuda', description: 'exit 1 unless this provider works' },
-    { name: 'graph', value: 'model.onnx', description: "forecast, without a GPU, which nodes of the model's gradient graph the CUDA provider leaves to the CPU; exit 1 on an unexpected fallback" },
+    {
+      name: 'graph',
+      value: 'model.onnx',
+      description: "forecast, without a GPU, which nodes of the model's gradient graph the CUDA provider leaves to the CPU; exit 1 on an unexpected fallback",
+    },
     ...TASK_OPTIONS,
     { name: 'bn', value: 'train|eval', description: 'with --graph: BatchNormalization statistics as in grads/scan (default train)' },
     { name: 'batch-size', value: 'N', description: 'with --graph: rows of the synthetic batch that fixes the shapes (default 2)' },
-    { name: 'training', description: 'with --graph: the graph of a training scan (every parameter a loss reaches fed as an input) instead of grads/static scans' },
+    {
+      name: 'training',
+      description: 'with --graph: the graph of a training scan (every parameter a loss reaches fed as an input) instead of grads/static scans',
+    },
   ],
   async run(args, io) {
     if (optionValue(args, 'graph') !== undefined) return graphForecast(args, io);
@@ -30,7 +37,8 @@ export const doctorCommand: Command = {
     const status = cudaStatus();
     const lines: string[] = [];
     lines.push(`onnxruntime-node ${status.onnxruntimeVersion} (${status.bindingDir})`);
-    if (status.onnxruntimeVersion !== PINNED_ONNXRUNTIME) lines.push(`  note: the CUDA provider from npm run setup:cuda matches onnxruntime-node ${PINNED_ONNXRUNTIME}`);
+    if (status.onnxruntimeVersion !== PINNED_ONNXRUNTIME)
+      lines.push(`  note: the CUDA provider from npm run setup:cuda matches onnxruntime-node ${PINNED_ONNXRUNTIME}`);
     const probe = probeModel();
     const cpu = await tryProvider(probe, 'cpu');
     lines.push(`cpu   ${cpu.ok ? 'OK' : `FAILED: ${cpu.error}`}`);

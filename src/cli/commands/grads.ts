@@ -20,7 +20,7 @@ export const gradsCommand: Command = {
     { name: 'data', value: 'file', description: '.npz/.npy or a directory of TensorProto .pb files (inputs and targets, batch on axis 0)' },
     { name: 'batch-size', value: 'N', description: 'use the first N rows (default: all rows are one batch)' },
     { name: 'json', value: 'file', description: 'write the report as JSON (- for stdout)' },
-    { name: 'dump-grads', value: 'DIR', description: 'write each task\'s raw gradient of every shared parameter as DIR/<task>/<param>.npy' },
+    { name: 'dump-grads', value: 'DIR', description: "write each task's raw gradient of every shared parameter as DIR/<task>/<param>.npy" },
     ...RUNTIME_OPTIONS,
   ],
   async run(args, io) {
@@ -36,12 +36,24 @@ export const gradsCommand: Command = {
     const session = createGradientSession(model, tasks, { ...runtimeArgs(args, io), batchNorm, rawGradients: dumpDir !== undefined });
     try {
       const step = await session.run(feedsFor(dataset, plan, rows));
-      const report = buildGradsReport({ modelPath: path, model, analysis: session.analysis, step, batchNorm, device: await session.device, batchSize: rows.length });
+      const report = buildGradsReport({
+        modelPath: path,
+        model,
+        analysis: session.analysis,
+        step,
+        batchNorm,
+        device: await session.device,
+        batchSize: rows.length,
+      });
       if (dumpDir) {
         for (const [task, grads] of step.gradients) {
           mkdirSync(join(dumpDir, task), { recursive: true });
           for (const [param, g] of grads) {
-            writeNpy(join(dumpDir, task, `${param.replace(/[^A-Za-z0-9._-]/g, '_')}.npy`), { dtype: 'float32', dims: model.graph.initializers.get(param)!.dims.slice(), data: g });
+            writeNpy(join(dumpDir, task, `${param.replace(/[^A-Za-z0-9._-]/g, '_')}.npy`), {
+              dtype: 'float32',
+              dims: model.graph.initializers.get(param)!.dims.slice(),
+              data: g,
+            });
           }
         }
       }

@@ -34,9 +34,7 @@ export const inspectCommand: Command = {
     });
     model.graph.toposort();
     const analysis = analyzeModel(model, tasks);
-    const shapes = args.flags.has('no-shapes')
-      ? undefined
-      : await inferShapes(model, { batchSize: Number(optionValue(args, 'batch-size') ?? 1) });
+    const shapes = args.flags.has('no-shapes') ? undefined : await inferShapes(model, { batchSize: Number(optionValue(args, 'batch-size') ?? 1) });
     const report = buildInspectReport(path, model, analysis, shapes);
     const json = `${JSON.stringify(report, null, 2)}\n`;
     const jsonOut = optionValue(args, 'json-out');

@@ -14,7 +14,10 @@ export const mergeCommand: Command = {
     if (args.positionals.length < 1) throw new ReconError(`no reports given (usage: ${this.usage})`);
     const output = optionValue(args, 'output');
     if (!output) throw new ReconError('-o report.json is required');
-    const merged = mergeReports(args.positionals.map((p) => readConflictReport(p)), { sources: args.positionals });
+    const merged = mergeReports(
+      args.positionals.map((p) => readConflictReport(p)),
+      { sources: args.positionals },
+    );
     writeConflictReport(output, merged);
     io.stdout(`${renderRankingTable(merged, { top: 25 })}\nmerged ${args.positionals.length} shard(s) into ${output}\n`);
     return 0;

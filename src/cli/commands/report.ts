@@ -16,7 +16,7 @@ export const reportCommand: Command = {
   usage: 'recon report report.json [--top 25] [--S s] [--csv out.csv] [--html out.html] [--before original.json]',
   options: [
     { name: 'top', value: 'N', description: 'rows of the ranking table and highlighted layers (default 25)' },
-    { name: 'S', value: 's', description: 'rank by this S (default: the report\'s first); with --record-steps data any S works' },
+    { name: 'S', value: 's', description: "rank by this S (default: the report's first); with --record-steps data any S works" },
     { name: 'csv', value: 'file', description: 'write one row per layer and S as CSV' },
     { name: 'html', value: 'file', description: 'write a single self-contained HTML page (no network needed)' },
     { name: 'before', value: 'report.json', description: 'scan of the original model: adds the before/after conflict-occurrence comparison' },
@@ -35,7 +35,10 @@ export const reportCommand: Command = {
     const beforePath = optionValue(args, 'before');
     if (html) {
       const before = beforePath ? readConflictReport(beforePath) : undefined;
-      writeTextFileAtomic(html, renderHtmlReport(report, { top, ...(S !== undefined ? { S } : {}), ...(before ? { before, compare: compareReports(before, report) } : {}) }));
+      writeTextFileAtomic(
+        html,
+        renderHtmlReport(report, { top, ...(S !== undefined ? { S } : {}), ...(before ? { before, compare: compareReports(before, report) } : {}) }),
+      );
     }
     io.stdout(`${renderRankingTable(report, { top, ...(S !== undefined ? { S } : {}) })}\n`);
     if (csv) io.stdout(`csv: ${csv}\n`);
@@ -50,7 +53,8 @@ export function withRecordedS(report: ConflictReport, reportPath: string, S: num
   if (!rec) throw new ReconError(`the report has no scores for S=${S} (it has ${report.settings.S.join(', ')}); rescan with --S or --record-steps`);
   const bytes = readFileSync(join(dirname(reportPath), rec.file));
   const [steps, layers, pairs] = rec.shape;
-  if (bytes.byteLength !== steps * layers * pairs * 4) throw new ReconError(`${rec.file}: expected ${steps * layers * pairs * 4} bytes, found ${bytes.byteLength}`);
+  if (bytes.byteLength !== steps * layers * pairs * 4)
+    throw new ReconError(`${rec.file}: expected ${steps * layers * pairs * 4} bytes, found ${bytes.byteLength}`);
   const data = new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength));
   const counts = new Array<number>(layers).fill(0);
   for (let s = 0; s < steps; s++) for (let l = 0; l < layers; l++) for (let p = 0; p < pairs; p++) if (data[(s * layers + l) * pairs + p]! < S) counts[l]!++;

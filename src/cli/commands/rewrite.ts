@@ -15,12 +15,13 @@ import type { ParsedArgs } from '../args.js';
 export const rewriteCommand: Command = {
   name: 'rewrite',
   summary: 'Make chosen shared layers task-specific (Recon) and write a model that computes the same outputs.',
-  usage: 'recon rewrite model.onnx (--layers a,b | --layers @file.txt | --scores report.json [--top-k K | --max-param-increase P% | --max-flop-increase P%]) [-o out.onnx]',
+  usage:
+    'recon rewrite model.onnx (--layers a,b | --layers @file.txt | --scores report.json [--top-k K | --max-param-increase P% | --max-flop-increase P%]) [-o out.onnx]',
   options: [
     ...TASK_OPTIONS,
     { name: 'layers', value: 'a,b|@file', description: 'layers to branch, by name (as recon inspect shows them)' },
     { name: 'scores', value: 'report.json', description: 'a conflict report from recon scan: rank layers by their S-conflict score' },
-    { name: 'S', value: 's', description: 'which S of the report ranks the layers (default: the report\'s first)' },
+    { name: 'S', value: 's', description: "which S of the report ranks the layers (default: the report's first)" },
     { name: 'top-k', value: 'K', description: 'branch the K highest-scoring layers' },
     { name: 'max-param-increase', value: 'P%', description: 'greedy in score order while parameters grow by at most P%' },
     { name: 'max-flop-increase', value: 'P%', description: 'greedy in score order while multiply-accumulates grow by at most P%' },
@@ -34,7 +35,7 @@ export const rewriteCommand: Command = {
   async run(args, io) {
     const { path, model } = loadModelArg(args, io, this.usage);
     const tasks = tasksArg(model, args);
-    const output = optionValue(args, 'output') ?? path.replace(/\.onnx$/i, '') + '.recon.onnx';
+    const output = optionValue(args, 'output') ?? `${path.replace(/\.onnx$/i, '')}.recon.onnx`;
     if (resolve(output) === resolve(path) && !args.flags.has('force')) {
       throw new ReconError(`output ${output} is the input model; choose another -o or pass --force`);
     }
@@ -45,7 +46,9 @@ export const rewriteCommand: Command = {
       const tolerance = Number(optionValue(args, 'tolerance') ?? 1e-5);
       const v = await verify(model, result.model, { tolerance, outputs: tasks.map((t) => t.output) });
       if (!v.ok) {
-        throw new ReconError(`verification failed: output "${v.worst.output}" differs by ${v.worst.maxAbsDiff.toExponential(3)} (relative ${v.worst.maxRel.toExponential(3)} > ${tolerance}); nothing written`);
+        throw new ReconError(
+          `verification failed: output "${v.worst.output}" differs by ${v.worst.maxAbsDiff.toExponential(3)} (relative ${v.worst.maxRel.toExponential(3)} > ${tolerance}); nothing written`,
+        );
       }
       io.stderr(`verified: task outputs equal (worst relative difference ${v.worst.maxRel.toExponential(2)})\n`);
     }
@@ -58,7 +61,11 @@ export const rewriteCommand: Command = {
   },
 };
 
-async function chooseLayers(args: ParsedArgs, model: Parameters<typeof CostModel.create>[0], analysis: ReturnType<typeof analyzeModel>): Promise<{ layers: string[]; provenance: Record<string, unknown> }> {
+async function chooseLayers(
+  args: ParsedArgs,
+  model: Parameters<typeof CostModel.create>[0],
+  analysis: ReturnType<typeof analyzeModel>,
+): Promise<{ layers: string[]; provenance: Record<string, unknown> }> {
   const explicit = optionValue(args, 'layers');
   const scores = optionValue(args, 'scores');
   if (explicit && scores) throw new ReconError('give either --layers or --scores, not both');
@@ -67,14 +74,16 @@ async function chooseLayers(args: ParsedArgs, model: Parameters<typeof CostModel
   const report = readConflictReport(scores);
   const sText = optionValue(args, 'S');
   const S = sText !== undefined ? Number(sText) : report.settings.S[0]!;
-  const sIndex = report.settings.S.findIndex((s) => s === S);
+  const sIndex = report.settings.S.indexOf(S);
   if (sIndex < 0) throw new ReconError(`the report has no scores for S=${sText} (it has S=${report.settings.S.join(', ')})`);
   const known = new Map(analysis.layers.map((l) => [l.name, l]));
   const missing = report.layers.filter((l) => !known.has(l.name)).map((l) => l.name);
   if (missing.length === report.layers.length) {
     throw new ReconError(`none of the report's layers exist in this model (e.g. "${missing[0]}"); was the report made on another architecture?`);
   }
-  const ranked = report.layers.filter((l) => known.has(l.name)).map((l) => ({ name: l.name, score: l.scores[sIndex]!.score, params: l.params, tasks: known.get(l.name)!.tasks.length }));
+  const ranked = report.layers
+    .filter((l) => known.has(l.name))
+    .map((l) => ({ name: l.name, score: l.scores[sIndex]!.score, params: l.params, tasks: known.get(l.name)!.tasks.length }));
   const rule = selectionRule(args);
   const costModel = await CostModel.create(model, analysis);
   const selection = selectLayers(ranked, rule, (names) => costModel.cost(names));

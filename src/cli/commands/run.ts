@@ -29,7 +29,8 @@ import { runWithInterrupts, SCAN_OPTIONS, scanConfig, writeScanOutputs } from '.
 export const runCommand: Command = {
   name: 'run',
   summary: 'The whole Recon pipeline: scan → select → rewrite → verify → scan the rewritten model → compare → report (re-runs reuse finished stages).',
-  usage: 'recon run model.onnx --tasks spec.json --data train.npz [--eval test.npz] [--search-steps N | --search-epochs E] [--S s] [--top-k K | --max-param-increase P% | --max-flop-increase P%] -o out/',
+  usage:
+    'recon run model.onnx --tasks spec.json --data train.npz [--eval test.npz] [--search-steps N | --search-epochs E] [--S s] [--top-k K | --max-param-increase P% | --max-flop-increase P%] -o out/',
   options: [
     ...TASK_OPTIONS,
     ...SCAN_OPTIONS.filter((o) => o.name !== 'epochs' && o.name !== 'steps'),
@@ -66,7 +67,12 @@ export const runCommand: Command = {
     const ranked = before.layers.map((l) => ({ name: l.name, score: l.scores[sIndex]!.score, params: l.params }));
     const selection = selectLayers(ranked, rule, (names) => costModel.cost(names));
     const rewrittenPath = join(out, 'model.recon.onnx');
-    const rewritten = await rewriteStage(log, model, tasks, selection.layers, rewrittenPath, { S, rule, report: reportPath, layers: selection.layers.map((n) => ({ name: n, score: ranked.find((r) => r.name === n)!.score })) });
+    const rewritten = await rewriteStage(log, model, tasks, selection.layers, rewrittenPath, {
+      S,
+      rule,
+      report: reportPath,
+      layers: selection.layers.map((n) => ({ name: n, score: ranked.find((r) => r.name === n)!.score })),
+    });
 
     // 4. Scan of the rewritten model, same data, seed and settings.
     const afterPath = join(out, 'report-rewritten.json');
@@ -87,7 +93,17 @@ export const runCommand: Command = {
       const trainConfig: ScanConfig = { ...config, epochs, steps: undefined, S: [S], recordSteps: false } as ScanConfig;
       delete (trainConfig as { steps?: number }).steps;
       const original = await trainStage(io, log, 'original', model, tasks, dataset, test, trainConfig, join(out, 'train-original.json'));
-      const recon = await trainStage(io, log, 'rewritten', rewritten.model, tasks, dataset, test, { ...trainConfig, modelPath: rewrittenPath }, join(out, 'train-recon.json'));
+      const recon = await trainStage(
+        io,
+        log,
+        'rewritten',
+        rewritten.model,
+        tasks,
+        dataset,
+        test,
+        { ...trainConfig, modelPath: rewrittenPath },
+        join(out, 'train-recon.json'),
+      );
       metrics = { original, recon };
     }
 
@@ -135,10 +151,20 @@ function modelHash(model: Model): string {
 }
 
 /** A finished scan with the same model and settings is reused; an interrupted one is resumed. */
-async function scanStage(io: CommandIO, log: (m: string) => void, what: string, model: Model, tasks: readonly TaskSpec[], dataset: Dataset, config: ScanConfig, reportPath: string): Promise<ConflictReport> {
+async function scanStage(
+  io: CommandIO,
+  log: (m: string) => void,
+  what: string,
+  model: Model,
+  tasks: readonly TaskSpec[],
+  dataset: Dataset,
+  config: ScanConfig,
+  reportPath: string,
+): Promise<ConflictReport> {
   if (existsSync(reportPath)) {
     const existing = readConflictReport(reportPath);
-    const same = existing.model.sha256 === modelHash(model) && JSON.stringify(existing.settings.S) === JSON.stringify(config.S) && existing.settings.seed === config.seed;
+    const same =
+      existing.model.sha256 === modelHash(model) && JSON.stringify(existing.settings.S) === JSON.stringify(config.S) && existing.settings.seed === config.seed;
     if (same && !existing.partial) {
       log(`reusing ${what}: ${reportPath}`);
       return existing;
@@ -152,7 +178,14 @@ async function scanStage(io: CommandIO, log: (m: string) => void, what: string, 
   return result.report;
 }
 
-async function rewriteStage(log: (m: string) => void, model: Model, tasks: readonly TaskSpec[], layers: string[], path: string, provenance: Record<string, unknown>): Promise<ReconRewriteResult> {
+async function rewriteStage(
+  log: (m: string) => void,
+  model: Model,
+  tasks: readonly TaskSpec[],
+  layers: string[],
+  path: string,
+  provenance: Record<string, unknown>,
+): Promise<ReconRewriteResult> {
   const result = await reconRewrite(model, tasks, layers, { provenance: { selection: provenance } });
   if (existsSync(path)) {
     const existing = loadModel(path);
@@ -170,7 +203,17 @@ async function rewriteStage(log: (m: string) => void, model: Model, tasks: reado
   return result;
 }
 
-async function trainStage(io: CommandIO, log: (m: string) => void, what: string, model: Model, tasks: readonly TaskSpec[], train: Dataset, test: Dataset, config: ScanConfig, metricsPath: string): Promise<TaskMetrics[]> {
+async function trainStage(
+  io: CommandIO,
+  log: (m: string) => void,
+  what: string,
+  model: Model,
+  tasks: readonly TaskSpec[],
+  train: Dataset,
+  test: Dataset,
+  config: ScanConfig,
+  metricsPath: string,
+): Promise<TaskMetrics[]> {
   if (existsSync(metricsPath)) {
     log(`reusing training of the ${what} model: ${metricsPath}`);
     return (JSON.parse(readFileSync(metricsPath, 'utf8')) as { metrics: TaskMetrics[] }).metrics;

@@ -23,8 +23,8 @@ export const SCAN_OPTIONS = [
   { name: 'data', value: 'train.npz', description: 'training data: model inputs and task targets, batch on axis 0' },
   { name: 'epochs', value: 'E', description: 'epochs to run (default 1)' },
   { name: 'steps', value: 'N', description: 'total steps (overrides --epochs)' },
-  { name: 'batch-size', value: 'B', description: 'batch size (default 256, the paper\'s)' },
-  { name: 'seed', value: 'n', description: 'seed for shuffling and PCGrad\'s order (default 0)' },
+  { name: 'batch-size', value: 'B', description: "batch size (default 256, the paper's)" },
+  { name: 'seed', value: 'n', description: "seed for shuffling and PCGrad's order (default 0)" },
   { name: 'no-shuffle', description: 'keep the data order' },
   { name: 'optimizer', value: 'sgd|adam|none', description: 'training update; none = static scan with fixed weights (default sgd)' },
   { name: 'lr', value: 'x', description: 'learning rate (default 0.1 for sgd, 1e-4 for adam)' },
@@ -33,13 +33,18 @@ export const SCAN_OPTIONS = [
   { name: 'milestones', value: 'e1,e2', description: 'epochs at which the learning rate is multiplied by --gamma' },
   { name: 'gamma', value: 'x', description: 'learning-rate decay factor (default 0.1)' },
   { name: 'method', value: 'NAME', description: `how task gradients are combined (default ew): ${METHOD_NAMES.join(', ')} (README: recon scan)` },
-  { name: 'method-opt', value: 'key=value', description: 'a hyper-parameter of --method, e.g. alpha=1.5 for gradnorm (repeatable; README lists them)', repeatable: true },
-  { name: 'cagrad-alpha', value: 'c', description: 'CAGrad\'s c (default 0.2; same as --method-opt alpha=c)' },
+  {
+    name: 'method-opt',
+    value: 'key=value',
+    description: 'a hyper-parameter of --method, e.g. alpha=1.5 for gradnorm (repeatable; README lists them)',
+    repeatable: true,
+  },
+  { name: 'cagrad-alpha', value: 'c', description: "CAGrad's c (default 0.2; same as --method-opt alpha=c)" },
 ];
 
 export const scanCommand: Command = {
   name: 'scan',
-  summary: 'Recon\'s search: train or evaluate the model and score every shared layer by how often task gradients conflict.',
+  summary: "Recon's search: train or evaluate the model and score every shared layer by how often task gradients conflict.",
   usage: 'recon scan model.onnx --tasks spec.json --data train.npz [--epochs E | --steps N] [--optimizer sgd|adam|none] [--S 0,-0.02] -o report.json',
   options: [
     ...TASK_OPTIONS,
@@ -66,9 +71,16 @@ export const scanCommand: Command = {
       return { params: c.paramsAfter, paramIncreasePct: c.paramIncreasePct, macs: c.macsAfter, macIncreasePct: c.macIncreasePct };
     };
     const resume = resumeFrom ? loadCheckpoint(resumeFrom) : undefined;
-    const result = await runWithInterrupts(io, (hooks) => runScan(model, tasks, dataset, config, hooks, resume), reportPath, Number(optionValue(args, 'checkpoint-every') ?? 50));
+    const result = await runWithInterrupts(
+      io,
+      (hooks) => runScan(model, tasks, dataset, config, hooks, resume),
+      reportPath,
+      Number(optionValue(args, 'checkpoint-every') ?? 50),
+    );
     writeScanOutputs(result, reportPath, optionValue(args, 'save-trained'));
-    io.stdout(`${renderRankingTable(result.report, { top: 25 })}\n\nreport: ${reportPath}${result.report.partial ? ` (PARTIAL: ${result.report.partialReason}; continue with --resume ${reportPath})` : ''}\n`);
+    io.stdout(
+      `${renderRankingTable(result.report, { top: 25 })}\n\nreport: ${reportPath}${result.report.partial ? ` (PARTIAL: ${result.report.partialReason}; continue with --resume ${reportPath})` : ''}\n`,
+    );
     return result.report.partial ? 130 : 0;
   },
 };
@@ -80,7 +92,8 @@ export function scanConfig(args: ParsedArgs, modelPath: string, dataPath: string
   if (!['sgd', 'adam', 'none'].includes(optimizer)) throw new ReconError(`--optimizer must be sgd, adam or none, got "${optimizer}"`);
   const method = optionValue(args, 'method') ?? 'ew';
   const elementwise = ELEMENTWISE_METHODS[method.toLowerCase()];
-  if (elementwise) throw new ReconError(`--method ${method} is not available: ${elementwise}, which the per-layer Gram design does not provide (see README Limitations)`);
+  if (elementwise)
+    throw new ReconError(`--method ${method} is not available: ${elementwise}, which the per-layer Gram design does not provide (see README Limitations)`);
   if (!isMethodName(method)) throw new ReconError(`--method must be one of ${METHOD_NAMES.join(', ')}; got "${method}"`);
   const methodOptions = methodOptionsArg(args, method);
   const cagradAlpha = optionValue(args, 'cagrad-alpha');
@@ -167,7 +180,9 @@ export async function runWithInterrupts(
       shouldStop: () => stop,
       ...(reportPath ? { checkpointEvery, onCheckpoint: (c: ScanCheckpoint) => saveCheckpoint(reportPath, c) } : {}),
       onStep: (p) => {
-        const losses = Object.entries(p.losses).map(([t, l]) => `${t} ${l.toFixed(3)}`).join(' ');
+        const losses = Object.entries(p.losses)
+          .map(([t, l]) => `${t} ${l.toFixed(3)}`)
+          .join(' ');
         bar.update(p.step, p.totalSteps, `epoch ${p.epoch + 1}  loss ${losses}  conflicts ${(100 * p.conflictRate).toFixed(1)}%`);
       },
     });

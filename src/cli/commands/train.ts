@@ -16,7 +16,8 @@ import { runWithInterrupts, SCAN_OPTIONS, scanConfig } from './scan.js';
 export const trainCommand: Command = {
   name: 'train',
   summary: 'Train every parameter of a multi-task model (e.g. original vs rewritten, same method) and report per-task test metrics.',
-  usage: 'recon train model.onnx --tasks spec.json --data train.npz --eval test.npz [--epochs E] [--method NAME [--method-opt key=value]] [--reinit] -o trained.onnx',
+  usage:
+    'recon train model.onnx --tasks spec.json --data train.npz --eval test.npz [--epochs E] [--method NAME [--method-opt key=value]] [--reinit] -o trained.onnx',
   options: [
     ...TASK_OPTIONS,
     ...SCAN_OPTIONS,
@@ -33,7 +34,9 @@ export const trainCommand: Command = {
     const output = optionValue(args, 'output');
     if (!output) throw new ReconError('-o trained.onnx is required');
     if (optionValue(args, 'method') === 'graddrop') {
-      throw new ReconError('graddrop is not available: it needs element-wise access to the gradient of the shared representation, which the per-layer Gram design does not provide (see README)');
+      throw new ReconError(
+        'graddrop is not available: it needs element-wise access to the gradient of the shared representation, which the per-layer Gram design does not provide (see README)',
+      );
     }
     const config = scanConfig(args, path, dataPath);
     if (config.optimizer.kind === 'none') throw new ReconError('training needs --optimizer sgd or adam');
@@ -56,7 +59,8 @@ export const trainCommand: Command = {
       (hooks) =>
         runScan(model, tasks, train, config, {
           ...hooks,
-          onEpochEnd: (epoch, current) => ((every > 0 && (epoch + 1) % every === 0) || epoch + 1 === totalEpochs ? evaluate(epoch, current) : Promise.resolve()),
+          onEpochEnd: (epoch, current) =>
+            (every > 0 && (epoch + 1) % every === 0) || epoch + 1 === totalEpochs ? evaluate(epoch, current) : Promise.resolve(),
         }),
       undefined,
       0,
@@ -66,7 +70,10 @@ export const trainCommand: Command = {
     saveModel(trained, output);
     const metricsPath = optionValue(args, 'metrics') ?? `${output}.metrics.json`;
     const final = history[history.length - 1]?.metrics;
-    writeTextFileAtomic(metricsPath, `${JSON.stringify({ schemaVersion: 1, model: path, output, settings: result.report.settings, reinit: args.flags.has('reinit'), partial: result.report.partial, history, final: final ?? null, losses: result.report.losses }, null, 2)}\n`);
+    writeTextFileAtomic(
+      metricsPath,
+      `${JSON.stringify({ schemaVersion: 1, model: path, output, settings: result.report.settings, reinit: args.flags.has('reinit'), partial: result.report.partial, history, final: final ?? null, losses: result.report.losses }, null, 2)}\n`,
+    );
     const reportPath = optionValue(args, 'report');
     if (reportPath) writeConflictReport(reportPath, result.report);
     io.stdout(`wrote ${output}\nmetrics: ${metricsPath}${final ? `\nfinal: ${formatMetrics(final)}` : ''}\n`);

@@ -1,6 +1,7 @@
 import { ReconError } from '../../onnx/errors.js';
 import { loadModel } from '../../onnx/load.js';
 import { loadDataset } from '../../data/dataset.js';
+import type { HostTensor } from '../../data/host-tensor.js';
 import { planFeeds, feedsFor } from '../../data/model-feeds.js';
 import { verify } from '../../rewrite/verify.js';
 import { optionValue } from '../args.js';
@@ -26,18 +27,24 @@ export const verifyCommand: Command = {
     const candidate = loadModel(b, { onWarning: warn });
     const tolerance = Number(optionValue(args, 'tolerance') ?? 1e-5);
     const dataPath = optionValue(args, 'data');
-    let feeds;
+    let feeds: Record<string, HostTensor> | undefined;
     if (dataPath) {
       const dataset = loadDataset(dataPath);
       const plan = { ...planFeeds(reference, []), targets: [] };
       const rows = Math.min(Number(optionValue(args, 'rows') ?? 16), dataset.length);
-      feeds = feedsFor(dataset, plan, Array.from({ length: rows }, (_, i) => i));
+      feeds = feedsFor(
+        dataset,
+        plan,
+        Array.from({ length: rows }, (_, i) => i),
+      );
     }
     const outputs = optionValue(args, 'outputs')?.split(',');
     const result = await verify(reference, candidate, { tolerance, device: deviceArg(args), ...(feeds ? { feeds } : {}), ...(outputs ? { outputs } : {}) });
     for (const d of result.all) io.stdout(`${d.output}: max |diff| ${d.maxAbsDiff.toExponential(3)}, relative ${d.maxRel.toExponential(3)}\n`);
     if (!result.ok) {
-      io.stderr(`recon verify: outputs differ: "${result.worst.output}" by ${result.worst.maxAbsDiff.toExponential(3)} (relative ${result.worst.maxRel.toExponential(3)} > ${tolerance})\n`);
+      io.stderr(
+        `recon verify: outputs differ: "${result.worst.output}" by ${result.worst.maxAbsDiff.toExponential(3)} (relative ${result.worst.maxRel.toExponential(3)} > ${tolerance})\n`,
+      );
       return 1;
     }
     io.stdout(`OK: every compared output equal within ${tolerance}\n`);

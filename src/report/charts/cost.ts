@@ -27,7 +27,13 @@ export function costChart(report: ConflictReport, cost: readonly CostPoint[], to
   ];
 
   let body = yAxis(box, yScale, y.ticks, tickFormat(y.step, '%'), 'increase vs. shared model');
-  body += xAxis(box, x, xt.ticks.filter((t) => Number.isInteger(t) && t >= kMin && t <= kMax), (v) => String(v), 'K (top-K layers made task-specific)');
+  body += xAxis(
+    box,
+    x,
+    xt.ticks.filter((t) => Number.isInteger(t) && t >= kMin && t <= kMax),
+    (v) => String(v),
+    'K (top-K layers made task-specific)',
+  );
   if (topK >= kMin && topK <= kMax) {
     body += element('line', { class: 'threshold', x1: x(topK), x2: x(topK), y1: p.top - 2, y2: p.bottom, stroke: HIGHLIGHT });
     // Above the plot, where no series can run through the label.
@@ -42,6 +48,10 @@ export function costChart(report: ConflictReport, cost: readonly CostPoint[], to
       body += element('circle', { cx: x(c.k), cy: yScale(s.value(c)), r: cost.length > 80 ? 1.8 : 3, fill: s.color }, tooltip(tip));
     }
   }
-  body += legend(series.map((s) => ({ label: s.label, color: s.color })), p.left, 16);
+  body += legend(
+    series.map((s) => ({ label: s.label, color: s.color })),
+    p.left,
+    16,
+  );
   return svgChart(box, 'cost', `Cost of making the top-K layers of ${report.model.path} task-specific`, body);
 }

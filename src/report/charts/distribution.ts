@@ -40,12 +40,21 @@ export function distributionHeatmap(report: ConflictReport, sIndex: number, topK
       const x0 = x(fineBinEdge(bin));
       // Square root keeps the sparse, strongly negative tails visible next to the peak; the
       // darkest blues are left out so the quantile marks stay readable on the densest cells.
-      body += element('rect', { x: x0, y: top, width: x(fineBinEdge(bin + 1)) - x0 + 0.3, height: rowHeight - 0.6, fill: sequentialColor(HEAT_MAX * Math.sqrt(count / peak)) });
+      body += element('rect', {
+        x: x0,
+        y: top,
+        width: x(fineBinEdge(bin + 1)) - x0 + 0.3,
+        height: rowHeight - 0.6,
+        fill: sequentialColor(HEAT_MAX * Math.sqrt(count / peak)),
+      });
     }
     if (s.count > 0) body += quantileMarks(s, x, top + rowHeight / 2, rowHeight, [p.left, p.right]);
     if (showLabels) {
       const selected = layer.scores[sIndex]!.rank <= topK;
-      body += text(p.left - 8, top + rowHeight / 2 + 3.5, ellipsize(layer.name, LABEL_CHARS), { class: selected ? 'tick layer-label top' : 'tick layer-label', 'text-anchor': 'end' });
+      body += text(p.left - 8, top + rowHeight / 2 + 3.5, ellipsize(layer.name, LABEL_CHARS), {
+        class: selected ? 'tick layer-label top' : 'tick layer-label',
+        'text-anchor': 'end',
+      });
     }
     const tip =
       `${layer.name} (${layer.op}), rank ${layer.scores[sIndex]!.rank}\n` +
@@ -61,7 +70,13 @@ export function distributionHeatmap(report: ConflictReport, sIndex: number, topK
     body += element('line', { class: 'threshold', x1: x(S), x2: x(S), y1: p.top - 4, y2: p.bottom });
     body += text(x(S), p.top - 7, `S = ${formatThreshold(S)}`, { class: 'tick', 'text-anchor': 'middle' });
   }
-  body += xAxis(box, x, ticks.ticks.filter((t) => t >= x.domain[0] - 1e-9 && t <= x.domain[1] + 1e-9), tickFormat(ticks.step), 'cosine similarity between task gradients');
+  body += xAxis(
+    box,
+    x,
+    ticks.ticks.filter((t) => t >= x.domain[0] - 1e-9 && t <= x.domain[1] + 1e-9),
+    tickFormat(ticks.step),
+    'cosine similarity between task gradients',
+  );
   body += legend(
     [
       { label: 'share of cosines per 0.01 bin (row-normalised, sqrt)', color: sequentialColor(HEAT_MAX * 0.8), shape: 'box' },
@@ -80,7 +95,15 @@ function quantileMarks(s: CosineStats, x: (v: number) => number, cy: number, row
   const boxHeight = Math.max(2, rowHeight * 0.45);
   return (
     element('line', { x1: clip(q.p05), x2: clip(q.p95), y1: cy, y2: cy, stroke: WHISKER, 'stroke-width': 1.2 }) +
-    element('rect', { x: clip(q.p25), y: cy - boxHeight / 2, width: Math.max(1, clip(q.p75) - clip(q.p25)), height: boxHeight, fill: 'none', stroke: WHISKER, 'stroke-width': 1.4 }) +
+    element('rect', {
+      x: clip(q.p25),
+      y: cy - boxHeight / 2,
+      width: Math.max(1, clip(q.p75) - clip(q.p25)),
+      height: boxHeight,
+      fill: 'none',
+      stroke: WHISKER,
+      'stroke-width': 1.4,
+    }) +
     element('circle', { cx: clip(q.p50), cy, r: Math.max(1.5, rowHeight * 0.16), fill: WHISKER })
   );
 }

@@ -24,7 +24,11 @@ export function occurrenceChart(result: CompareResult): string {
     ];
     for (const c of columns) {
       const top = yScale(c.value);
-      body += element('rect', { x: c.x, y: top, width: bar, height: Math.max(0, p.bottom - top), fill: c.color }, tooltip(`${label}, ${c.name}: ${c.value.toFixed(2)}%`));
+      body += element(
+        'rect',
+        { x: c.x, y: top, width: bar, height: Math.max(0, p.bottom - top), fill: c.color },
+        tooltip(`${label}, ${c.name}: ${c.value.toFixed(2)}%`),
+      );
       body += text(c.x + bar / 2, top - 4, c.value.toFixed(c.value < 10 ? 2 : 1), { class: 'value-label', 'text-anchor': 'middle' });
     }
     body += text(center, p.bottom + 16, label, { class: severe ? 'tick severe' : 'tick', 'text-anchor': 'middle' });

@@ -48,7 +48,8 @@ export function pairMatrixChart(report: ConflictReport): string {
         }
         const v = value(lookup.get(`${tasks[i]}\u0000${tasks[j]}`)!);
         out += element('rect', { x, y, width: cell - 2, height: cell - 2, fill: v.fill }, tooltip(v.tip));
-        if (cell >= 40) out += text(x + (cell - 2) / 2, y + (cell - 2) / 2 + 4, v.label, { class: 'cell-label', 'text-anchor': 'middle', fill: textColorOn(v.fill) });
+        if (cell >= 40)
+          out += text(x + (cell - 2) / 2, y + (cell - 2) / 2 + 4, v.label, { class: 'cell-label', 'text-anchor': 'middle', fill: textColorOn(v.fill) });
       }
     }
     return out;
@@ -57,6 +58,10 @@ export function pairMatrixChart(report: ConflictReport): string {
   const describe = (s: PairSummary): string =>
     `${s.first} × ${s.second}\nmean cos ${formatSigned(s.stats.mean, 4)}, ${formatPercent(s.conflictRate)} < 0\n${formatInteger(s.stats.count)} cosines over all shared layers`;
   let body = matrix(10, 'mean cosine', (s) => ({ fill: divergingColor(s.stats.mean / maxAbsMean), label: formatSigned(s.stats.mean, 3), tip: describe(s) }));
-  body += matrix(10 + matrixWidth + gap, 'conflict rate (cos < 0)', (s) => ({ fill: conflictColor(s.conflictRate), label: formatPercent(s.conflictRate, 0), tip: describe(s) }));
+  body += matrix(10 + matrixWidth + gap, 'conflict rate (cos < 0)', (s) => ({
+    fill: conflictColor(s.conflictRate),
+    label: formatPercent(s.conflictRate, 0),
+    tip: describe(s),
+  }));
   return svgChart(box, 'pairs', 'Task-pair matrices: mean cosine and conflict rate', body);
 }

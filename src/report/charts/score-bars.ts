@@ -34,7 +34,11 @@ export function scoreBarChart(report: ConflictReport, sIndex: number, topK: numb
     const top = yScale(score);
     const selected = rank <= topK;
     const tip = `${layer.name} (${layer.op})\nscore ${formatInteger(score)}, rank ${rank} of ${layers.length}\n${formatInteger(layer.params)} params`;
-    body += element('rect', { class: selected ? 'bar top' : 'bar', x, y: top, width: barWidth, height: Math.max(0, p.bottom - top), fill: selected ? HIGHLIGHT : MUTED_BAR }, tooltip(tip));
+    body += element(
+      'rect',
+      { class: selected ? 'bar top' : 'bar', x, y: top, width: barWidth, height: Math.max(0, p.bottom - top), fill: selected ? HIGHLIGHT : MUTED_BAR },
+      tooltip(tip),
+    );
     if (i % labelEvery === 0) {
       const lx = p.left + i * slot + slot / 2;
       const ly = p.bottom + 10;

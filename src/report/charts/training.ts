@@ -5,7 +5,22 @@
 import { ellipsize, formatInteger, formatPercent, formatThreshold } from '../format.js';
 import type { ConflictReport } from '../schema.js';
 import { layersByRank, trunkConflictRatePerEpoch } from '../summary.js';
-import { LEGEND_ROW_HEIGHT, element, legend, legendRows, linePath, linearScale, niceDomain, plotArea, svgChart, tickFormat, tooltip, xAxis, yAxis, type ChartBox } from '../svg.js';
+import {
+  LEGEND_ROW_HEIGHT,
+  element,
+  legend,
+  legendRows,
+  linePath,
+  linearScale,
+  niceDomain,
+  plotArea,
+  svgChart,
+  tickFormat,
+  tooltip,
+  xAxis,
+  yAxis,
+  type ChartBox,
+} from '../svg.js';
 import { INK, seriesColor } from './palette.js';
 
 const WIDTH = 1040;
@@ -47,13 +62,23 @@ export function conflictRateChart(report: ConflictReport, sIndex: number): strin
   const xt = niceDomain(1, Math.max(1, epochs), Math.min(10, Math.max(1, epochs - 1)));
 
   let body = yAxis(box, yScale, y.ticks, tickFormat(y.step, '%'), 'cosines < 0');
-  body += xAxis(box, x, xt.ticks.filter((t) => Number.isInteger(t) && t >= 1 && t <= epochs), (v) => String(v), 'epoch');
+  body += xAxis(
+    box,
+    x,
+    xt.ticks.filter((t) => Number.isInteger(t) && t >= 1 && t <= epochs),
+    (v) => String(v),
+    'epoch',
+  );
   for (const s of series) {
     const points = s.values.map((v, e) => [x(e + 1), yScale(v * 100)] as const);
     body += element('path', { d: linePath(points), fill: 'none', stroke: s.color, 'stroke-width': s.width, 'stroke-linejoin': 'round' });
     if (epochs <= 40) {
       s.values.forEach((v, e) => {
-        body += element('circle', { cx: x(e + 1), cy: yScale(v * 100), r: s.width + 0.8, fill: s.color }, tooltip(`${s.label}\nepoch ${e + 1}: ${formatPercent(v, 2)} of cosines < 0`));
+        body += element(
+          'circle',
+          { cx: x(e + 1), cy: yScale(v * 100), r: s.width + 0.8, fill: s.color },
+          tooltip(`${s.label}\nepoch ${e + 1}: ${formatPercent(v, 2)} of cosines < 0`),
+        );
       });
     }
   }
@@ -74,8 +99,20 @@ function conflictRateByStepChart(report: ConflictReport, data: { steps: number[]
   const yScale = linearScale(y.domain, [p.bottom, p.top]);
   const bucket = data.steps.length > 1 ? data.steps[1]! - data.steps[0]! : 1;
   let body = yAxis(box, yScale, y.ticks, tickFormat(y.step, '%'), 'cosines < 0');
-  body += xAxis(box, x, xd.ticks.filter((t) => t >= x0 && t <= x1), tickFormat(xd.step), 'step');
-  body += element('path', { d: linePath(data.rate.map((v, k) => [x(data.steps[k]!), yScale(v * 100)] as const)), fill: 'none', stroke: INK, 'stroke-width': 2, 'stroke-linejoin': 'round' });
+  body += xAxis(
+    box,
+    x,
+    xd.ticks.filter((t) => t >= x0 && t <= x1),
+    tickFormat(xd.step),
+    'step',
+  );
+  body += element('path', {
+    d: linePath(data.rate.map((v, k) => [x(data.steps[k]!), yScale(v * 100)] as const)),
+    fill: 'none',
+    stroke: INK,
+    'stroke-width': 2,
+    'stroke-linejoin': 'round',
+  });
   body += legend(legendItems, p.left, 16, WIDTH - 90);
   const title = `Conflict rate over the scan (${report.progress.stepsDone} steps${bucket > 1 ? `, means of ${bucket} steps` : ''})`;
   return svgChart(box, 'conflict-rate', title, body);
@@ -95,7 +132,13 @@ export function lossChart(report: ConflictReport): string {
   const yScale = linearScale(y.domain, [p.bottom, p.top]);
 
   let body = yAxis(box, yScale, y.ticks, tickFormat(y.step), 'loss');
-  body += xAxis(box, x, xd.ticks.filter((t) => t >= x.domain[0] && t <= x.domain[1]), tickFormat(xd.step), 'step');
+  body += xAxis(
+    box,
+    x,
+    xd.ticks.filter((t) => t >= x.domain[0] && t <= x.domain[1]),
+    tickFormat(xd.step),
+    'step',
+  );
   tasks.forEach((task, i) => {
     const losses = perTask[task] ?? [];
     const points = losses.map((v, k) => [x(steps[k]!), yScale(v)] as const);
@@ -103,6 +146,10 @@ export function lossChart(report: ConflictReport): string {
     const tip = `${task}: ${last === undefined ? 'no data' : `last ${last.toPrecision(4)} at step ${formatInteger(steps[steps.length - 1]!)}`}`;
     body += element('path', { d: linePath(points), fill: 'none', stroke: seriesColor(i), 'stroke-width': 1.6, 'stroke-linejoin': 'round' }, tooltip(tip));
   });
-  body += legend(tasks.map((t, i) => ({ label: t, color: seriesColor(i) })), p.left, 16);
+  body += legend(
+    tasks.map((t, i) => ({ label: t, color: seriesColor(i) })),
+    p.left,
+    16,
+  );
   return svgChart(box, 'losses', 'Per-task loss over steps', body);
 }

@@ -42,7 +42,13 @@ function conv(b: GraphBuilder, p: Params, name: string, x: string, cin: number, 
 }
 
 function bn(b: GraphBuilder, p: Params, name: string, x: string, c: number): string {
-  const inputs = [x, p.normal(`${name}.weight`, [c], 0.1, 1), p.normal(`${name}.bias`, [c], 0.1), p.normal(`${name}.running_mean`, [c], 0.1), p.positive(`${name}.running_var`, [c])];
+  const inputs = [
+    x,
+    p.normal(`${name}.weight`, [c], 0.1, 1),
+    p.normal(`${name}.bias`, [c], 0.1),
+    p.normal(`${name}.running_mean`, [c], 0.1),
+    p.positive(`${name}.running_var`, [c]),
+  ];
   return b.op1('BatchNormalization', inputs, { epsilon: float(1e-5) }, { name });
 }
 
@@ -56,7 +62,12 @@ export function mlpCase(taskCount: 2 | 3): MultiTaskCase {
   const h2 = b.op1('Tanh', [b.op1('Add', [mm, p.normal('fc2.bias', [12], 0.1)], {}, { name: 'fc2_bias' })], {}, { name: 'tanh2' });
   // A shape computation on the trunk activation that every task reads (replicated with it).
   const batch = b.op1('Gather', [b.op1('Shape', [h2], {}, { name: 'shape' }), b.scalar('zero', 0, 'int64')], { axis: 0 }, { name: 'batch' });
-  const target = b.op1('Concat', [b.op1('Unsqueeze', [batch, b.int64s('axes0', [0])], {}, { name: 'batch1' }), b.int64s('minus1', [-1])], { axis: 0 }, { name: 'flat_shape' });
+  const target = b.op1(
+    'Concat',
+    [b.op1('Unsqueeze', [batch, b.int64s('axes0', [0])], {}, { name: 'batch1' }), b.int64s('minus1', [-1])],
+    { axis: 0 },
+    { name: 'flat_shape' },
+  );
   const flat = b.op1('Reshape', [h2, target], {}, { name: 'flatten' });
   const tasks: TaskRef[] = [];
   for (let t = 0; t < taskCount; t++) {
@@ -84,7 +95,10 @@ export function cnnCase(indices: 'used' | 'dangling'): MultiTaskCase {
   const feat = indices === 'used' ? b.op1('MaxUnpool', [r3, idx!], { kernel_shape: [2, 2], strides: [2, 2] }, { name: 'unpool' }) : r3;
   const flat = b.op1('Flatten', [b.op1('GlobalAveragePool', [feat], {}, { name: 'gap' })], {}, { name: 'flatten' });
   const tasks: TaskRef[] = [];
-  for (const [t, n] of [['seg', 5], ['cls', 3]] as const) {
+  for (const [t, n] of [
+    ['seg', 5],
+    ['cls', 3],
+  ] as const) {
     gemm(b, p, `head_${t}`, flat, 8, n, t);
     b.output(t, 'float32', ['N', n]);
     tasks.push({ name: t, output: t });
@@ -109,12 +123,22 @@ export function encoderDecoderCase(): MultiTaskCase {
   const d = b.op1('Relu', [conv(b, p, 'dec', cat, 12, 6, 3)], {}, { name: 'dec_relu' });
   const tasks: TaskRef[] = [];
 
-  b.op1('Conv', [d, p.normal('depth_head.weight', [1, 6, 1, 1]), p.normal('depth_head.bias', [1], 0.1)], { kernel_shape: [1, 1] }, { name: 'depth_head', outputs: ['depth'] });
+  b.op1(
+    'Conv',
+    [d, p.normal('depth_head.weight', [1, 6, 1, 1]), p.normal('depth_head.bias', [1], 0.1)],
+    { kernel_shape: [1, 1] },
+    { name: 'depth_head', outputs: ['depth'] },
+  );
   b.output('depth', 'float32', ['N', 1, 8, 8]);
   tasks.push({ name: 'depth', output: 'depth' });
 
   const batch = b.op1('Gather', [b.op1('Shape', [d], {}, { name: 'shape' }), b.scalar('zero', 0, 'int64')], { axis: 0 }, { name: 'batch' });
-  const target = b.op1('Concat', [b.op1('Unsqueeze', [batch, b.int64s('axes0', [0])], {}, { name: 'batch1' }), b.int64s('minus1', [-1])], { axis: 0 }, { name: 'flat_shape' });
+  const target = b.op1(
+    'Concat',
+    [b.op1('Unsqueeze', [batch, b.int64s('axes0', [0])], {}, { name: 'batch1' }), b.int64s('minus1', [-1])],
+    { axis: 0 },
+    { name: 'flat_shape' },
+  );
   const flat = b.op1('Reshape', [d, target], {}, { name: 'flatten' });
   gemm(b, p, 'cls_head', flat, 6 * 8 * 8, 5, 'cls');
   b.output('cls', 'float32', ['N', 5]);
@@ -170,7 +194,13 @@ export function trainingBnCase(): MultiTaskCase {
   const p = new Params(b, 16);
   const x = b.input('x', 'float32', [4, 3, 5, 5]);
   const c = conv(b, p, 'conv1', x, 3, 4, 3);
-  const inputs = [c, p.normal('bn1.weight', [4], 0.1, 1), p.normal('bn1.bias', [4], 0.1), p.normal('bn1.running_mean', [4], 0.1), p.positive('bn1.running_var', [4])];
+  const inputs = [
+    c,
+    p.normal('bn1.weight', [4], 0.1, 1),
+    p.normal('bn1.bias', [4], 0.1),
+    p.normal('bn1.running_mean', [4], 0.1),
+    p.positive('bn1.running_var', [4]),
+  ];
   const [y] = b.op('BatchNormalization', inputs, { epsilon: float(1e-5), training_mode: 1 }, { name: 'bn1', outputCount: 3 });
   const flat = b.op1('Flatten', [b.op1('GlobalAveragePool', [b.op1('Relu', [y!], {}, { name: 'relu1' })], {}, { name: 'gap' })], {}, { name: 'flatten' });
   const tasks: TaskRef[] = [];
