@@ -87,7 +87,11 @@ export function findLayers(graph: Graph, reach: Reachability, taskOutputs: reado
   // Backward from each user: the preparing nodes and parameters behind what it reads.
   const groups: Group[] = users.map((u) => {
     const g: Group = { users: [u], chain: new Set(), params: new Set(), partial: new Set() };
+    const seen = new Set<string>();
     const walk = (v: string, partial: boolean): void => {
+      const key = `${partial ? 'p' : 'w'}${v}`;
+      if (seen.has(key)) return;
+      seen.add(key);
       if (params.has(v)) {
         g.params.add(v);
         if (partial) g.partial.add(v);
@@ -137,9 +141,15 @@ export function findLayers(graph: Graph, reach: Reachability, taskOutputs: reado
     const j = next.length === 1 && next[0]!.opType === 'Add' ? groupOfUser.get(next[0]!) : undefined;
     if (j !== undefined) union(i, j);
   });
+  const indexOf = new Map(groups.map((g, i) => [g, i]));
   const members = (): Group[][] => {
     const m = new Map<number, Group[]>();
-    groups.forEach((g, i) => m.set(find(i), [...(m.get(find(i)) ?? []), g]));
+    groups.forEach((g, i) => {
+      const root = find(i);
+      const list = m.get(root);
+      if (list) list.push(g);
+      else m.set(root, [g]);
+    });
     return [...m.values()];
   };
   const nameOf = (gs: Group[]): string =>
@@ -151,12 +161,12 @@ export function findLayers(graph: Graph, reach: Reachability, taskOutputs: reado
       orderedParams(gs),
     );
   const orderedParams = (gs: Group[]): string[] => {
-    const first = (p: string): number => Math.min(...(consumers.get(p) ?? []).map((c) => position.get(c) ?? Infinity));
+    const first = (p: string): number => (consumers.get(p) ?? []).reduce((m, c) => Math.min(m, position.get(c) ?? Infinity), Infinity);
     return unique(gs.flatMap((g) => [...g.params])).sort((a, b) => first(a) - first(b));
   };
   const rootByName = new Map<string, number>();
   for (const gs of members()) {
-    const root = find(groups.indexOf(gs[0]!));
+    const root = find(indexOf.get(gs[0]!)!);
     const name = nameOf(gs);
     const other = rootByName.get(name);
     if (other === undefined) rootByName.set(name, root);
