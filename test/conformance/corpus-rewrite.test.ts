@@ -1,19 +1,9 @@
-/**
- * Recon's rewrite on the conformance corpus (real PyTorch exports, see corpus.test.ts): for every
- * opset-17 export, a seeded random selection of shared layers is branched, and the result must
- * - compute the same outputs on the committed batch (BN in training form with batch statistics),
- * - be task-isolated: changing one task's parameter copies changes that task's output only,
- * - own exactly one extra copy of each selected layer's parameters per extra task.
- * `scripts/corpus/check_rewritten.py` runs onnx.checker (full check) on the same rewrites.
- */
-import { readdirSync, readFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { loadModel, serializeModel, type Model } from '../../src/onnx/index.js';
 import { Tensor } from '../../src/onnx/tensor.js';
 import { readNpz } from '../../src/data/npz.js';
 import type { HostTensor } from '../../src/data/host-tensor.js';
-import { parseTaskSpec } from '../../src/analysis/task-spec.js';
 import { analyzeModel } from '../../src/analysis/analyze.js';
 import { reconRewrite } from '../../src/rewrite/recon.js';
 import { verify } from '../../src/rewrite/verify.js';
@@ -21,21 +11,9 @@ import { cloneModel } from '../../src/autodiff/gradient-graph.js';
 import { RuntimeSession } from '../../src/runtime/session.js';
 import { Random } from '../../src/util/random.js';
 import { corpusSelection } from './corpus-selection.js';
+import { corpusArchs, corpusTasks } from './corpus-index.js';
 
-interface ArchRef {
-  arch: string;
-  tasksFile: string;
-  batch: string;
-  exports: { file: string; opset: number; duplicateOf?: string; bnMode: 'train' | 'eval' | null }[];
-}
-
-const ROOT = 'test/fixtures/corpus';
-const archs = existsSync(ROOT)
-  ? readdirSync(ROOT)
-      .filter((d) => existsSync(join(ROOT, d, 'reference.json')))
-      .sort()
-      .map((d) => ({ dir: join(ROOT, d), ref: JSON.parse(readFileSync(join(ROOT, d, 'reference.json'), 'utf8')) as ArchRef }))
-  : [];
+const archs = corpusArchs();
 
 async function run(model: Model, feeds: Record<string, HostTensor>): Promise<Record<string, HostTensor>> {
   // Training-form BN runs as batch statistics inside verify(); here outputs are only compared
@@ -65,7 +43,7 @@ describe('Recon rewrite of the conformance corpus', () => {
     for (const e of ref.exports.filter((x) => x.opset === 17 && x.duplicateOf === undefined)) {
       it(`${e.file}: random selection branched, outputs unchanged, tasks isolated`, async () => {
         const model = loadModel(join(dir, e.file));
-        const tasks = parseTaskSpec(JSON.parse(readFileSync(join(dir, ref.tasksFile), 'utf8')), ref.tasksFile);
+        const tasks = corpusTasks(dir, ref);
         const analysis = analyzeModel(model, tasks);
         const chosen = corpusSelection(
           analysis.sharedLayers.map((l) => l.name),
