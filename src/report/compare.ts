@@ -1,6 +1,7 @@
 /**
  * Before/after comparison in the format of the paper's conflict-occurrence tables (§7).
  */
+import { ReconError } from '../onnx/errors.js';
 import { PAPER_BINS, binsBelow } from './bins.js';
 import { formatInteger, formatThreshold } from './format.js';
 import type { ConflictReport, OccurrenceHistogram } from './schema.js';
@@ -56,11 +57,11 @@ export function compareReports(before: ConflictReport, after: ConflictReport, op
   const basis = options.basis ?? 'layers';
   const beforeTasks = before.tasks.map((t) => t.name).join(', ');
   const afterTasks = after.tasks.map((t) => t.name).join(', ');
-  if (beforeTasks !== afterTasks) throw new Error(`cannot compare reports with different tasks (before: ${beforeTasks}; after: ${afterTasks})`);
+  if (beforeTasks !== afterTasks) throw new ReconError(`cannot compare reports with different tasks (before: ${beforeTasks}; after: ${afterTasks})`);
 
   const column = (report: ConflictReport, role: string): OccurrenceColumn => {
     const occurrence = occurrenceOf(report, basis, role);
-    if (occurrence.observations === 0) throw new Error(`cannot compare: the ${role} report (${report.model.path}) has no observations`);
+    if (occurrence.observations === 0) throw new ReconError(`cannot compare: the ${role} report (${report.model.path}) has no observations`);
     const percent = occurrence.histogram.map((c) => (100 * c) / occurrence.observations);
     return {
       model: report.model.path,
@@ -91,7 +92,8 @@ export function compareReports(before: ConflictReport, after: ConflictReport, op
 
 function occurrenceOf(report: ConflictReport, basis: OccurrenceBasis, role: string): OccurrenceHistogram {
   if (basis === 'layers') return report.trunk;
-  if (!report.trunk.wholeTrunk) throw new Error(`cannot compare on the whole-trunk basis: the ${role} report (${report.model.path}) has no trunk.wholeTrunk`);
+  if (!report.trunk.wholeTrunk)
+    throw new ReconError(`cannot compare on the whole-trunk basis: the ${role} report (${report.model.path}) has no trunk.wholeTrunk`);
   return report.trunk.wholeTrunk;
 }
 

@@ -2,6 +2,7 @@
  * Reading and writing report files. Writes go through a temporary sibling and a rename, so a
  * crash never leaves a half-written report.
  */
+import { ReconError } from '../onnx/errors.js';
 import { readFileSync } from 'node:fs';
 import { writeTextFileAtomic } from '../util/atomic-write.js';
 import { parseConflictReport, type ConflictReport } from './schema.js';
@@ -12,13 +13,13 @@ export function readConflictReport(path: string): ConflictReport {
   try {
     text = readFileSync(path, 'utf8');
   } catch (error) {
-    throw new Error(`${path}: cannot read conflict report: ${(error as Error).message}`);
+    throw new ReconError(`${path}: cannot read conflict report: ${(error as Error).message}`);
   }
   let json: unknown;
   try {
     json = JSON.parse(text);
   } catch (error) {
-    throw new Error(`${path}: not valid JSON: ${(error as Error).message}`);
+    throw new ReconError(`${path}: not valid JSON: ${(error as Error).message}`);
   }
   return parseConflictReport(json, path);
 }

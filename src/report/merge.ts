@@ -1,6 +1,7 @@
 /**
  * Merging the shard reports of a static scan (`settings.shard` = index/count) into one report.
  */
+import { ReconError } from '../onnx/errors.js';
 import { PAPER_BIN_COUNT } from './bins.js';
 import { mergeCosineStats } from './cosine-stats.js';
 import { downsampleLosses } from './losses.js';
@@ -117,35 +118,35 @@ interface NamedShard {
 }
 
 function orderShards(reports: readonly ConflictReport[], sources: readonly string[] | undefined): NamedShard[] {
-  if (reports.length === 0) throw new Error('cannot merge: no reports given');
+  if (reports.length === 0) throw new ReconError('cannot merge: no reports given');
   const named = reports.map((report, i) => ({ report, source: sources?.[i] ?? `report ${i + 1}` }));
   for (const { report, source } of named) {
-    if (!report.settings.shard) throw new Error(`cannot merge: ${source} is not a shard (settings.shard is missing)`);
+    if (!report.settings.shard) throw new ReconError(`cannot merge: ${source} is not a shard (settings.shard is missing)`);
   }
   const count = named[0]!.report.settings.shard!.count;
   for (const { report, source } of named) {
     const shard = report.settings.shard!;
     if (shard.count !== count) {
-      throw new Error(`cannot merge: ${named[0]!.source} is one of ${count} shards but ${source} is one of ${shard.count}`);
+      throw new ReconError(`cannot merge: ${named[0]!.source} is one of ${count} shards but ${source} is one of ${shard.count}`);
     }
   }
   const byIndex: (NamedShard | undefined)[] = Array.from({ length: count }, () => undefined);
   for (const shard of named) {
     const index = shard.report.settings.shard!.index;
     if (!Number.isInteger(index) || index < 0 || index >= count)
-      throw new Error(`cannot merge: ${shard.source} has shard index ${index}, outside 0..${count - 1}`);
+      throw new ReconError(`cannot merge: ${shard.source} has shard index ${index}, outside 0..${count - 1}`);
     const previous = byIndex[index];
-    if (previous) throw new Error(`cannot merge: shard ${index}/${count} appears twice (${previous.source} and ${shard.source})`);
+    if (previous) throw new ReconError(`cannot merge: shard ${index}/${count} appears twice (${previous.source} and ${shard.source})`);
     byIndex[index] = shard;
   }
   const missing = byIndex.flatMap((s, i) => (s ? [] : [`${i}/${count}`]));
-  if (missing.length > 0) throw new Error(`cannot merge: shard(s) ${missing.join(', ')} missing (shard indices are 0-based)`);
+  if (missing.length > 0) throw new ReconError(`cannot merge: shard(s) ${missing.join(', ')} missing (shard indices are 0-based)`);
   return byIndex as NamedShard[];
 }
 
 function checkCompatible(a: NamedShard, b: NamedShard): void {
   const refuse = (what: string, x: unknown, y: unknown): never => {
-    throw new Error(`cannot merge: ${b.source} differs from ${a.source} in ${what} (${brief(y)} vs ${brief(x)})`);
+    throw new ReconError(`cannot merge: ${b.source} differs from ${a.source} in ${what} (${brief(y)} vs ${brief(x)})`);
   };
   const ra = a.report;
   const rb = b.report;

@@ -2,6 +2,7 @@
  * The conflict report written by the scan command and read by every renderer: its TypeScript
  * shape and a runtime validator for reports loaded from disk.
  */
+import { ReconError } from '../onnx/errors.js';
 import { FINE_BIN_COUNT, PAPER_BIN_COUNT } from './bins.js';
 
 export const REPORT_SCHEMA_VERSION = 1;
@@ -236,7 +237,7 @@ export interface RecordedSteps {
 }
 
 /** A report that failed validation; the message is one line naming the file and the field. */
-export class ReportFormatError extends Error {
+export class ReportFormatError extends ReconError {
   constructor(
     readonly source: string,
     readonly field: string,

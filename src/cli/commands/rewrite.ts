@@ -1,6 +1,8 @@
 import { writeTextFileAtomic } from '../../util/atomic-write.js';
 import { resolve } from 'node:path';
+import { readFileSync } from 'node:fs';
 import { ReconError } from '../../onnx/errors.js';
+import { isReconScores, parseReconScores } from '../../report/recon-json.js';
 import { saveModel } from '../../onnx/save.js';
 import { analyzeModel } from '../../analysis/analyze.js';
 import { reconRewrite, CostModel, TOOL_VERSION, type ReconRewriteResult } from '../../rewrite/recon.js';
@@ -71,19 +73,15 @@ async function chooseLayers(
   if (explicit && scores) throw new ReconError('give either --layers or --scores, not both');
   if (explicit) return { layers: parseLayerList(explicit), provenance: { selection: { rule: 'explicit', layers: parseLayerList(explicit) } } };
   if (!scores) throw new ReconError('choose layers with --layers a,b or --scores report.json --top-k K');
-  const report = readConflictReport(scores);
-  const sText = optionValue(args, 'S');
-  const S = sText !== undefined ? Number(sText) : report.settings.S[0]!;
-  const sIndex = report.settings.S.indexOf(S);
-  if (sIndex < 0) throw new ReconError(`the report has no scores for S=${sText} (it has S=${report.settings.S.join(', ')})`);
   const known = new Map(analysis.layers.map((l) => [l.name, l]));
-  const missing = report.layers.filter((l) => !known.has(l.name)).map((l) => l.name);
-  if (missing.length === report.layers.length) {
-    throw new ReconError(`none of the report's layers exist in this model (e.g. "${missing[0]}"); was the report made on another architecture?`);
+  const { scored, S } = readScores(scores, optionValue(args, 'S'));
+  const missing = scored.filter((l) => !known.has(l.name)).map((l) => l.name);
+  if (missing.length === scored.length) {
+    throw new ReconError(`none of the ranked layers of ${scores} exist in this model (e.g. "${missing[0]}"); was it made on another architecture?`);
   }
-  const ranked = report.layers
+  const ranked = scored
     .filter((l) => known.has(l.name))
-    .map((l) => ({ name: l.name, score: l.scores[sIndex]!.score, params: l.params, tasks: known.get(l.name)!.tasks.length }));
+    .map((l) => ({ name: l.name, score: l.score, params: known.get(l.name)!.numel, tasks: known.get(l.name)!.tasks.length }));
   const rule = selectionRule(args);
   const costModel = await CostModel.create(model, analysis);
   const selection = selectLayers(ranked, rule, (names) => costModel.cost(names));
@@ -143,3 +141,25 @@ export function formatRewrite(r: ReconRewriteResult, output: string): string {
 }
 
 export type { CommandIO };
+
+/**
+ * Layer scores from a conflict report (at --S, default its first S) or from a ranking in Recon's
+ * own `{layer: count}` format (no S: the file holds one ranking).
+ */
+function readScores(path: string, sText: string | undefined): { scored: { name: string; score: number }[]; S: number | undefined } {
+  let json: unknown;
+  try {
+    json = JSON.parse(readFileSync(path, 'utf8'));
+  } catch (error) {
+    throw new ReconError(`${path}: cannot read scores: ${(error as Error).message.split('\n')[0]}`);
+  }
+  if (isReconScores(json)) {
+    if (sText !== undefined) throw new ReconError(`--S does not apply to ${path}: a Recon score file holds one ranking`);
+    return { scored: parseReconScores(json, path), S: undefined };
+  }
+  const report = readConflictReport(path);
+  const S = sText !== undefined ? Number(sText) : report.settings.S[0]!;
+  const sIndex = report.settings.S.indexOf(S);
+  if (sIndex < 0) throw new ReconError(`the report has no scores for S=${sText} (it has S=${report.settings.S.join(', ')})`);
+  return { scored: report.layers.map((l) => ({ name: l.name, score: l.scores[sIndex]!.score })), S };
+}
