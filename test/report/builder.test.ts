@@ -3,6 +3,7 @@ import { binIndex, countBelowFromFine } from '../../src/report/bins.js';
 import { ConflictReportBuilder } from '../../src/report/builder.js';
 import { parseConflictReport } from '../../src/report/schema.js';
 import { buildReport, makeScan, resnetLayers } from './fixtures.js';
+import { cosineFromGram } from '../../src/conflict/gram.js';
 
 describe('ConflictReportBuilder', () => {
   const scan = makeScan({ taskCount: 3, epochs: 3, stepsPerEpoch: 25, S: [-0.02, 0, -0.015], wholeTrunk: true });
@@ -98,5 +99,28 @@ describe('ConflictReportBuilder', () => {
     // Epoch 0 never had a step: its rate is 0 and it counts 0 steps.
     expect(built.progress.epochStepsDone).toEqual([0, 1]);
     expect(built.layers[0]!.conflictRatePerEpoch).toEqual([0, 0]);
+  });
+});
+
+describe('S-conflict score at the threshold', () => {
+  it('cos exactly equal to S is not a conflict (strictly below), and a zero gradient (cos 0) never is', () => {
+    const scan = makeScan({ taskCount: 2, epochs: 1, stepsPerEpoch: 6, S: [0, -0.1] });
+    const P = scan.pairCount;
+    // A task whose gradient is zero: its Gram row and column are 0, and Recon's F.normalize gives cos 0.
+    const zeroGradient = cosineFromGram(Float64Array.of(0, 0, 0, 2.5), 2, 0, 1);
+    expect(zeroGradient).toBe(0);
+    for (const step of scan.steps) {
+      step.cosines.fill(0.5);
+      for (let p = 0; p < P; p++) {
+        step.cosines[0 * P + p] = zeroGradient;
+        step.cosines[1 * P + p] = -0.1;
+        step.cosines[2 * P + p] = -0.1 - 1e-12; // just below
+      }
+    }
+    const report = buildReport(scan);
+    const steps = scan.steps.length * P;
+    expect(report.layers[0]!.scores.map((s) => s.score)).toEqual([0, 0]);
+    expect(report.layers[1]!.scores.map((s) => s.score)).toEqual([steps, 0]);
+    expect(report.layers[2]!.scores.map((s) => s.score)).toEqual([steps, steps]);
   });
 });

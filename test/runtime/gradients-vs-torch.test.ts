@@ -119,6 +119,27 @@ describe('whole-model gradients against PyTorch', () => {
         compared++;
       }
       expect(compared).toBeGreaterThan(0);
+      // Cosines and norms from PyTorch's full gradient tensors, computed here in float64 without
+      // Gram matrices: a sign or scale error in cosineFromGram/normsFromGram cannot cancel out.
+      let direct = 0;
+      for (const param of f.fullParams) {
+        const vectors = tasks.map((t) => full.get(`${t.name}/${param}`)?.data as Float32Array | undefined);
+        const gram = step.paramGrams.get(param);
+        const ref = f.params[param];
+        if (!gram || !ref || vectors.some((v) => v === undefined)) continue;
+        const dot = (a: Float32Array, b: Float32Array): number => a.reduce((acc, v, k) => acc + v * b[k]!, 0);
+        const norms = vectors.map((v) => Math.sqrt(dot(v!, v!)));
+        const ours = normsFromGram(gram, T);
+        for (let i = 0; i < T; i++)
+          if (norms[i]! > f.zeroBound[i]!) expect(Math.abs(ours[i]! - norms[i]!) / norms[i]!, `direct norm ${param}`).toBeLessThanOrEqual(ref.tolNormRel);
+        for (const p of pairs) {
+          if (norms[p.i]! <= f.zeroBound[p.i]! || norms[p.j]! <= f.zeroBound[p.j]!) continue;
+          const cos = dot(vectors[p.i]!, vectors[p.j]!) / (norms[p.i]! * norms[p.j]!);
+          expect(Math.abs(cosineFromGram(gram, T, p.i, p.j) - cos), `direct cos ${param} ${p.key}`).toBeLessThanOrEqual(ref.tolCos + 1e-6);
+          direct++;
+        }
+      }
+      expect(direct).toBeGreaterThan(0);
     });
   }
 });
