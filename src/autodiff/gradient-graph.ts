@@ -80,7 +80,7 @@ export async function buildGradientGraph(source: Model, options: GradientGraphOp
       node.outputs = node.outputs.slice(0, 1);
     } else if (node.opType === 'BatchNormalization') {
       if (options.batchNorm === 'train') {
-        const stats = decomposeTrainingBatchNorm(g, node, opset);
+        const stats = decomposeTrainingBatchNorm(g, node, opset, { primitive: options.lowerForCuda === true });
         batchStats.push({ mean: stats.mean, unbiasedVar: stats.unbiasedVar, runningMean: node.inputs[3]!, runningVar: node.inputs[4]! });
       } else {
         node.removeAttr('training_mode');

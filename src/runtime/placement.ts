@@ -31,7 +31,9 @@ import type { HostTensor } from '../data/host-tensor.js';
  *    - every input/output bound to a type constraint has an element type the kernel lists.
  * 2. CUDAExecutionProvider::GetCapability refuses some nodes it has kernels for: ArgMax/ArgMin with
  *    select_last_index = 1, Cast to string, ConvTranspose with asymmetric pads or auto_pad SAME_*,
- *    RNN/GRU/LSTM with attributes cuDNN lacks, NhwcConv whose W is not an initializer.
+ *    RNN/GRU/LSTM with attributes cuDNN lacks, NhwcConv whose W is not an initializer. Listed with
+ *    them: BatchNormalization with training_mode=1 from opset 14, whose CUDA kernel is registered
+ *    but throws when the session is created (seen on an H200 with onnxruntime 1.29).
  * 3. GetCpuPreferredNodes (onnxruntime/core/framework/fallback_cpu_capability.cc) then moves
  *    shape computations to the CPU: starting from the outputs a CUDA kernel itself produces in CPU
  *    memory (Shape, Size) and from nodes without a CUDA kernel, every consumer whose inputs are all
@@ -250,6 +252,11 @@ function refusal(node: Node, sinceVersion: number, isInitializer: (v: string) =>
     }
     case 'NhwcConv':
       return isInitializer(node.inputs[1] ?? '') ? undefined : 'W is not an initializer';
+    case 'BatchNormalization':
+      // Not a GetCapability refusal: the kernel's constructor throws, so the session fails to build.
+      return sinceVersion >= 14 && a.int('training_mode', 0) === 1
+        ? 'training_mode=1 from opset 14: the CUDA kernel throws at session creation (cuda/nn/batch_norm.h)'
+        : undefined;
     default:
       return undefined;
   }

@@ -94,52 +94,59 @@ describe('normalization gradients', () => {
         }
       };
       const reference = await run(build().b, ['y', 'rm', 'rv']);
-      const { b, node } = build();
-      const stats = decomposeTrainingBatchNorm(b.graph, node!, 15);
-      // One training-mode node with momentum 0 that reads no running statistics (onnxruntime
-      // writes the statistics outputs into the buffers of inputs 3 and 4).
-      const bns = b.graph.nodes.filter((x) => x.opType === 'BatchNormalization');
-      expect(bns.length).toBe(1);
-      expect(bns[0]!.attrs.int('training_mode', 0)).toBe(1);
-      expect(bns[0]!.attrs.float('momentum', 0.9)).toBe(0);
-      expect(bns[0]!.inputs.slice(3).some((v) => v === 'mean' || v === 'var')).toBe(false);
-      b.graph.outputs.push({ name: stats.mean }, { name: stats.variance }, { name: stats.unbiasedVar });
-      const ours = await run(b, ['y', 'rm', 'rv', stats.mean, stats.variance, stats.unbiasedVar]);
-      const close = (a: HostTensor, r: ArrayLike<number>, tol: number): void => {
-        const d = a.data as Float32Array;
-        expect(d.length).toBe(r.length);
-        for (let i = 0; i < d.length; i++) expect(Math.abs(d[i]! - r[i]!)).toBeLessThan(tol * (1 + Math.abs(r[i]!)));
-      };
-      close(ours['y']!, reference['y']!.data as Float32Array, 1e-5);
-      close(ours['rm']!, reference['rm']!.data as Float32Array, 1e-5);
-      close(ours['rv']!, reference['rv']!.data as Float32Array, 1e-5);
-      // Batch statistics computed here in float64, as PyTorch defines them.
-      const x = feeds['x']!.data as Float32Array;
-      const per = n / C;
-      const inner = dims.slice(2).reduce((a, d) => a * d, 1);
-      for (let c = 0; c < C; c++) {
-        const vals: number[] = [];
-        for (let i = 0; i < dims[0]!; i++) for (let j = 0; j < inner; j++) vals.push(x[(i * C + c) * inner + j]!);
-        const m = vals.reduce((a, v) => a + v, 0) / per;
-        const ss = vals.reduce((a, v) => a + (v - m) ** 2, 0);
-        expect((ours[stats.mean]!.data as Float32Array)[c]).toBeCloseTo(m, 5);
-        expect((ours[stats.variance]!.data as Float32Array)[c]).toBeCloseTo(ss / per, 5);
-        expect((ours[stats.unbiasedVar]!.data as Float32Array)[c]).toBeCloseTo(ss / (per - 1), 5);
+      // Fused (one node, for the CPU provider) and primitive (standard ops, for the CUDA provider).
+      for (const primitive of [false, true]) {
+        const { b, node } = build();
+        const stats = decomposeTrainingBatchNorm(b.graph, node!, 15, { primitive });
+        const bns = b.graph.nodes.filter((x) => x.opType === 'BatchNormalization');
+        if (primitive) expect(bns.length).toBe(0);
+        else {
+          // One training-mode node with momentum 0 that reads no running statistics (onnxruntime
+          // writes the statistics outputs into the buffers of inputs 3 and 4).
+          expect(bns.length).toBe(1);
+          expect(bns[0]!.attrs.int('training_mode', 0)).toBe(1);
+          expect(bns[0]!.attrs.float('momentum', 0.9)).toBe(0);
+          expect(bns[0]!.inputs.slice(3).some((v) => v === 'mean' || v === 'var')).toBe(false);
+        }
+        b.graph.outputs.push({ name: stats.mean }, { name: stats.variance }, { name: stats.unbiasedVar });
+        const ours = await run(b, ['y', 'rm', 'rv', stats.mean, stats.variance, stats.unbiasedVar]);
+        const close = (a: HostTensor, r: ArrayLike<number>, tol: number): void => {
+          const d = a.data as Float32Array;
+          expect(d.length).toBe(r.length);
+          for (let i = 0; i < d.length; i++) expect(Math.abs(d[i]! - r[i]!)).toBeLessThan(tol * (1 + Math.abs(r[i]!)));
+        };
+        close(ours['y']!, reference['y']!.data as Float32Array, 1e-5);
+        close(ours['rm']!, reference['rm']!.data as Float32Array, 1e-5);
+        close(ours['rv']!, reference['rv']!.data as Float32Array, 1e-5);
+        // Batch statistics computed here in float64, as PyTorch defines them.
+        const x = feeds['x']!.data as Float32Array;
+        const per = n / C;
+        const inner = dims.slice(2).reduce((a, d) => a * d, 1);
+        for (let c = 0; c < C; c++) {
+          const vals: number[] = [];
+          for (let i = 0; i < dims[0]!; i++) for (let j = 0; j < inner; j++) vals.push(x[(i * C + c) * inner + j]!);
+          const m = vals.reduce((a, v) => a + v, 0) / per;
+          const ss = vals.reduce((a, v) => a + (v - m) ** 2, 0);
+          expect((ours[stats.mean]!.data as Float32Array)[c]).toBeCloseTo(m, 5);
+          expect((ours[stats.variance]!.data as Float32Array)[c]).toBeCloseTo(ss / per, 5);
+          expect((ours[stats.unbiasedVar]!.data as Float32Array)[c]).toBeCloseTo(ss / (per - 1), 5);
+        }
       }
     }
   });
 
-  it('decomposeTrainingBatchNorm gradients match finite differences (opset 13, 15 and 18)', async () => {
+  it('decomposeTrainingBatchNorm gradients match finite differences (opset 13, 15 and 18; fused and primitive)', async () => {
     const rng = new Random(44);
     for (let trial = 0; trial < 6; trial++) {
       const dims = randomShape(rng, 2, 5, 3, 2);
-      // Opset 13 has no training_mode: the standard-op decomposition.
+      // Opset 13 has no training_mode: the standard-op decomposition; from 14 both forms.
       const opset = [15, 18, 13][trial % 3]!;
+      const primitive = trial % 2 === 1;
       await expectGrad(
         bnInputs(rng, dims),
         (b, names) => {
           const [y] = b.op('BatchNormalization', names, { epsilon: float(1e-3) });
-          decomposeTrainingBatchNorm(b.graph, b.graph.nodes.at(-1)!, opset);
+          decomposeTrainingBatchNorm(b.graph, b.graph.nodes.at(-1)!, opset, { primitive });
           return [y!];
         },
         { opset, seed: 4400 + trial, epsilon: 1e-2 },

@@ -226,14 +226,28 @@ function valueDType(graph: Graph, name: string): DType | undefined {
  * running-statistics outputs are then exactly the batch mean and biased variance: onnxruntime
  * computes all three in one kernel (a decomposition into ReduceMean/Sub/Mul/… costs about a dozen
  * passes over x), and `batchNormRule` differentiates it in closed form. Before opset 14 (no
- * training_mode) it is written with standard ops, viewing x as [N, C, S] with Reshape(0, 0, −1).
+ * training_mode), and for onnxruntime's CUDA provider (`primitive`), it is written with standard ops,
+ * viewing x as [N, C, S] with Reshape(0, 0, −1).
  * Either form is rank- and batch-agnostic: the same graph serves any batch size.
  *
  * If the original node (training_mode=1, opset ≥ 14) has running_mean/running_var outputs, they
  * are produced as the ONNX spec defines them (input·momentum + batch statistic·(1 − momentum),
  * with the biased variance), so consumers keep working. Opset < 14 training outputs are refused.
  */
-export function decomposeTrainingBatchNorm(graph: Graph, node: Node, opset: number, options: { dtype?: DType } = {}): TrainingBatchNormValues {
+export function decomposeTrainingBatchNorm(
+  graph: Graph,
+  node: Node,
+  opset: number,
+  options: {
+    dtype?: DType;
+    /**
+     * Write the primitive form at every opset: onnxruntime's CUDA BatchNorm kernel refuses
+     * training_mode=1 from opset 14 ("Training mode does not support BN opset 14 (or higher)
+     * yet", found on an H200), so graphs built for CUDA cannot use the fused node.
+     */
+    primitive?: boolean;
+  } = {},
+): TrainingBatchNormValues {
   const index = graph.nodes.indexOf(node);
   if (index < 0) throw new Error(`decomposeTrainingBatchNorm: ${node.label} is not in the graph`);
   if (node.opType !== 'BatchNormalization') throw new Error(`decomposeTrainingBatchNorm: ${node.label} is a ${node.opType}`);
@@ -264,7 +278,7 @@ export function decomposeTrainingBatchNorm(graph: Graph, node: Node, opset: numb
   const x3 = op1('Reshape', [x, ints([0, 0, -1])]);
   let mean: string;
   let variance: string;
-  if (opset >= 14) {
+  if (opset >= 14 && !options.primitive) {
     mean = b.name(`${prefix}/batch_mean`);
     variance = b.name(`${prefix}/batch_var`);
     // onnxruntime writes the running-statistics outputs into the buffers of inputs 3 and 4
