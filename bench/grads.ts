@@ -4,7 +4,7 @@
  * against the PyTorch peer (bench/torch_peer.py) doing the same work, each configuration in
  * fresh processes so that peak RSS is the configuration's own.
  *
- * Usage: npx tsx bench/grads.ts [--steps K] [--threads N] [--only resnet18|transformer] [--no-train] [--no-torch]
+ * Usage: npx tsx bench/grads.ts [--device cpu|cuda] [--batches 32,128] [--steps K] [--threads N] [--only resnet18|transformer] [--no-train] [--no-torch]
  *          [--baseline DIR] [--json FILE]
  * --baseline DIR also times another checkout of recon-onnx (e.g. `git archive HEAD | tar -x -C DIR`
  * with node_modules, models/*.onnx and this bench/ folder copied in) for a before/after column.
@@ -31,6 +31,9 @@ const flag = (name: string): string | undefined => {
 await applyBenchEnv();
 const steps = Number(flag('--steps') ?? 7);
 const threads = Number(flag('--threads') ?? 2);
+const device = (flag('--device') ?? 'cpu') as 'cpu' | 'cuda';
+/** The PyTorch peer's interpreter: Debian's by default, the GPU machine's `python3` there. */
+const python = process.env['RECON_BENCH_PYTHON'] ?? '/usr/bin/python3';
 const WARMUP = 2;
 
 function summary(times: number[]): Measurement {
@@ -40,7 +43,7 @@ function summary(times: number[]): Measurement {
 /** `recon grads`: one session run per batch, then the per-layer Grams on the host. */
 async function gradsWorker(name: BenchModelName, batch: number): Promise<Measurement> {
   const { model, tasks, feeds } = benchModel(name, batch);
-  const session = createGradientSession(model, tasks, { batchNorm: 'train', intraOpThreads: threads, ...benchSessionOptions() });
+  const session = createGradientSession(model, tasks, { batchNorm: 'train', device, intraOpThreads: threads, ...benchSessionOptions() });
   const times: number[] = [];
   for (let i = 0; i < WARMUP + steps; i++) {
     const t = performance.now();
@@ -71,7 +74,7 @@ async function trainWorker(name: BenchModelName, batch: number): Promise<Measure
       method: 'ew',
       S: [0.1],
       batchNorm: 'train',
-      device: 'cpu',
+      device,
       intraOpThreads: threads,
     },
     { onStep: () => stamps.push(performance.now()) },
@@ -102,7 +105,7 @@ function ours(kind: 'grads' | 'train', name: string, batch: number, root?: strin
   const script = root ? `${root}/bench/grads.ts` : process.argv[1]!;
   const r = spawnSync(
     process.execPath,
-    [...process.execArgv, script, '--worker', kind, name, String(batch), '--steps', String(steps), '--threads', String(threads)],
+    [...process.execArgv, script, '--worker', kind, name, String(batch), '--steps', String(steps), '--threads', String(threads), '--device', device],
     {
       encoding: 'utf8',
       maxBuffer: 1 << 26,
@@ -115,22 +118,22 @@ function ours(kind: 'grads' | 'train', name: string, batch: number, root?: strin
 
 function torch(kind: 'grads' | 'train', name: string, batch: number): Measurement {
   const extra = kind === 'train' ? ['--train'] : [];
-  const r = spawnSync('/usr/bin/python3', ['bench/torch_peer.py', name, String(batch), '--threads', String(threads), '--steps', String(steps), ...extra], {
-    encoding: 'utf8',
-  });
+  const r = spawnSync(
+    python,
+    ['bench/torch_peer.py', name, String(batch), '--threads', String(threads), '--steps', String(steps), '--device', device, ...extra],
+    {
+      encoding: 'utf8',
+    },
+  );
   if (r.status !== 0) throw new Error(`torch peer ${name} ${batch} failed:\n${r.stderr}`);
   return lastJsonLine(r.stdout);
 }
 
 const only = flag('--only');
-const configs: [BenchModelName, number][] = (
-  [
-    ['resnet18', 32],
-    ['resnet18', 128],
-    ['transformer', 32],
-    ['transformer', 128],
-  ] as [BenchModelName, number][]
-).filter(([m]) => !only || m === only);
+const batches = (flag('--batches') ?? '32,128').split(',').map(Number);
+const configs: [BenchModelName, number][] = (['resnet18', 'transformer'] as BenchModelName[])
+  .filter((m) => !only || m === only)
+  .flatMap((m) => batches.map((b): [BenchModelName, number] => [m, b]));
 const kinds: ('grads' | 'train')[] = args.includes('--no-train') ? ['grads'] : ['grads', 'train'];
 const withTorch = !args.includes('--no-torch');
 
@@ -145,7 +148,7 @@ interface Row {
 const baselineDir = flag('--baseline');
 const rows: Row[] = [];
 const fmt = (v: number, digits = 1): string => v.toFixed(digits);
-console.log(`threads ${threads}, ${steps} timed steps after ${WARMUP} warm-up, medians (ms); peak RSS (MB)`);
+console.log(`device ${device}, threads ${threads}, ${steps} timed steps after ${WARMUP} warm-up, medians (ms); peak RSS (MB)`);
 const before = baselineDir ? ' before ms |' : '';
 console.log(`| work | model | batch |${before} ours ms | PyTorch ms | ours/PyTorch | ours RSS | PyTorch RSS |`);
 console.log(`|---|---|---:|${baselineDir ? '---:|' : ''}---:|---:|---:|---:|---:|`);

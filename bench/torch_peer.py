@@ -167,7 +167,8 @@ def main():
         run = lambda: train_step(model, batch, targets, losses, groups, optimizer)
     else:
         run = lambda: step(model, batch, targets, losses, groups)
-    run()  # warm-up
+    run()  # warm-up (twice: the first CUDA step also picks cuDNN algorithms and fills the caching allocator)
+    run()
     if dev.type == 'cuda':
         torch.cuda.synchronize()
     times = []
@@ -180,7 +181,8 @@ def main():
     times.sort()
     print(json.dumps({'peer': 'pytorch', 'torch': torch.__version__, 'model': args.model, 'batch': args.batch, 'device': args.device, 'train': args.train,
                       'threads': args.threads, 'ms_median': times[len(times) // 2], 'ms_min': times[0],
-                      'peak_rss_mb': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+                      'peak_rss_mb': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                      **({'peak_gpu_mb': torch.cuda.max_memory_allocated() / 2**20} if dev.type == 'cuda' else {})}))
 
 
 if __name__ == '__main__':
