@@ -60,7 +60,10 @@ export function renderMarkdownSummary(report: ConflictReport, options: MarkdownO
     const stats = pooledLayerStats(layer);
     const cells = [
       String(layer.scores[sIndex]!.rank),
-      `\`${layer.name.replace(/`/g, "'").replace(/\|/g, '\\|').replace(/[\r\n]+/g, ' ')}\``,
+      `\`${layer.name
+        .replace(/`/g, "'")
+        .replace(/\|/g, '\\|')
+        .replace(/[\r\n]+/g, ' ')}\``,
       markdownText(layer.op),
       formatInteger(layer.params),
       ...layer.scores.map((s) => formatInteger(s.score)),
@@ -85,7 +88,9 @@ export function renderMarkdownSummary(report: ConflictReport, options: MarkdownO
     lines.push('');
     lines.push('| bin | % |');
     lines.push('|---|---:|');
-    PAPER_BINS.labels.forEach((label, b) => lines.push(`| ${markdownText(label)} | ${observations > 0 ? ((100 * histogram[b]!) / observations).toFixed(2) : '–'} |`));
+    PAPER_BINS.labels.forEach((label, b) =>
+      lines.push(`| ${markdownText(label)} | ${observations > 0 ? ((100 * histogram[b]!) / observations).toFixed(2) : '–'} |`),
+    );
   }
   lines.push('');
   if (options.htmlLink !== undefined) lines.push(`[Full report with the conflict graph](${linkTarget(options.htmlLink)})`);

@@ -27,7 +27,7 @@ export const reportCommand: Command = {
     {
       name: 'model',
       value: 'model.onnx',
-      description: "the scanned model, for the graph view (default: the path the report records, if it exists)",
+      description: 'the scanned model, for the graph view (default: the path the report records, if it exists)',
     },
     { name: 'before', value: 'report.json', description: 'scan of the original model: adds the before/after conflict-occurrence comparison' },
     {

@@ -44,6 +44,10 @@ export const runCommand: Command = {
     { name: 'eval', value: 'test.npz', description: 'also train the original and the rewritten model from scratch and compare test metrics' },
     { name: 'train-epochs', value: 'E', description: 'epochs of that training (default 1)' },
     { name: 'output', value: 'dir', description: 'output folder (-o works too)' },
+    {
+      name: 'record-steps',
+      description: "the scans also store every per-step cosine (<report>.cosines.f32); report.html's graph tooltips then chart each layer's cosine per step",
+    },
     ...RUNTIME_OPTIONS,
   ],
   async run(args, io) {

@@ -57,7 +57,7 @@ export function shortLabel(label: string): string {
 export function opLine(node: GraphViewNode): string {
   if (node.kind === 'input') return 'input';
   if (node.kind === 'output') return node.task !== undefined ? `output · task ${node.task}` : 'output';
-  const line = [node.op, ...node.folded].join(' · ');
+  const line = `${node.copyFor !== undefined ? `copy for ${node.copyFor} · ` : ''}${[node.op, ...node.folded].join(' · ')}`;
   return line.length <= MAX_LABEL_CHARS + 6 ? line : `${line.slice(0, MAX_LABEL_CHARS + 5)}…`;
 }
 
@@ -135,11 +135,17 @@ function wrapIntoColumns(
   }
   const bounds = [0, ...best.cuts, height];
   const bands = bounds.slice(1).map((bottom, i) => ({ top: bounds[i]!, bottom }));
-  const bandOf = (y: number): number => Math.max(0, bands.findIndex((b) => y >= b.top && y < b.bottom));
+  const bandOf = (y: number): number =>
+    Math.max(
+      0,
+      bands.findIndex((b) => y >= b.top && y < b.bottom),
+    );
   // Pack columns by the x-extent of their own nodes.
   const extents = bands.map((_, i) => {
     const inBand = nodes.filter((n) => bandOf(n.y) === i);
-    return inBand.length === 0 ? { min: 0, max: 0 } : { min: Math.min(...inBand.map((n) => n.x - n.width / 2)), max: Math.max(...inBand.map((n) => n.x + n.width / 2)) };
+    return inBand.length === 0
+      ? { min: 0, max: 0 }
+      : { min: Math.min(...inBand.map((n) => n.x - n.width / 2)), max: Math.max(...inBand.map((n) => n.x + n.width / 2)) };
   });
   const margin = 12;
   const offsets: number[] = [];

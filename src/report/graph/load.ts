@@ -21,7 +21,8 @@ export function readStepCosines(report: ConflictReport, reportPath: string): Ste
   if (!existsSync(path)) throw new ReconError(`${path}: recorded cosines named by ${reportPath} not found`);
   const bytes = readFileSync(path);
   const [steps, layers, pairs] = rec.shape;
-  if (bytes.byteLength !== steps * layers * pairs * 4) throw new ReconError(`${rec.file}: expected ${steps * layers * pairs * 4} bytes, found ${bytes.byteLength}`);
+  if (bytes.byteLength !== steps * layers * pairs * 4)
+    throw new ReconError(`${rec.file}: expected ${steps * layers * pairs * 4} bytes, found ${bytes.byteLength}`);
   const data = new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength));
   return { steps, layers, pairs, data };
 }
@@ -38,7 +39,12 @@ export type ReportGraphSource = { view: ModelGraphView; path: string } | { missi
  * the report records, tried as given and next to the report. A model whose hash differs from the
  * scanned one is still drawn, with a warning: its layer names may not match the report's.
  */
-export function loadReportGraph(report: ConflictReport, reportPath: string, explicitPath: string | undefined, warn: (message: string) => void): ReportGraphSource {
+export function loadReportGraph(
+  report: ConflictReport,
+  reportPath: string,
+  explicitPath: string | undefined,
+  warn: (message: string) => void,
+): ReportGraphSource {
   let path: string | undefined;
   if (explicitPath !== undefined) {
     if (!existsSync(explicitPath)) throw new ReconError(`--model ${explicitPath}: file not found`);

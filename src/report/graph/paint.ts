@@ -132,7 +132,8 @@ export function paintGraph(nodes: readonly GraphViewNode[], options: GraphPaintO
     } else {
       const fill = node.kind === 'layer' ? UNSCORED_LAYER_FILL : node.kind === 'op' ? OP_FILL : IO_FILL;
       fills = modes.map(() => fill);
-      if (node.layer !== undefined) selected = options.selected.has(node.layer) || (node.copyFor !== undefined && options.selected.has(copyOrigin(node.layer, node.copyFor) ?? ''));
+      if (node.layer !== undefined)
+        selected = options.selected.has(node.layer) || (node.copyFor !== undefined && options.selected.has(copyOrigin(node.layer, node.copyFor) ?? ''));
     }
     painted.set(node.id, { fills, inks: fills.map(textColorOn), selected, ...(facts ? { facts } : {}) });
   }

@@ -27,9 +27,7 @@ export interface GraphPanel {
 
 export function graphPanelHtml(panel: GraphPanel): string {
   const { layout, paint } = panel;
-  const options = paint.modes
-    .map((m, i) => `<option value="${i}"${i === paint.initialMode ? ' selected' : ''}>${escapeHtml(m.label)}</option>`)
-    .join('');
+  const options = paint.modes.map((m, i) => `<option value="${i}"${i === paint.initialMode ? ' selected' : ''}>${escapeHtml(m.label)}</option>`).join('');
   const view = layout.view;
   const counts = `${view.nodes.length} nodes drawn for ${view.onnxNodes} ONNX nodes (${view.hiddenNodes} of shape arithmetic hidden)`;
   const tools = `<div class="graph-tools"><label>Colour by <select class="graph-mode">${options}</select></label><span class="graph-buttons"><button type="button" data-zoom="in" title="zoom in">+</button><button type="button" data-zoom="out" title="zoom out">−</button><button type="button" data-zoom="fit" title="show the whole graph">fit</button></span><span class="graph-count">${escapeHtml(counts)}</span></div>`;

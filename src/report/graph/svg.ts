@@ -137,8 +137,7 @@ function nodeMarkup(placed: PlacedNode, painted: PaintedNode, mode: number, opti
     'font-weight': node.kind === 'layer' ? 600 : 400,
     fill: ink,
   });
-  const second = node.copyFor !== undefined ? `copy for ${node.copyFor} · ${opLine(node)}` : opLine(node);
-  inner += text(width / 2, labelY + 12, shortLabel(second), { class: 'gop', 'text-anchor': 'middle', 'font-size': 9, fill: ink, 'fill-opacity': 0.8 });
+  inner += text(width / 2, labelY + 12, opLine(node), { class: 'gop', 'text-anchor': 'middle', 'font-size': 9, fill: ink, 'fill-opacity': 0.8 });
   if (options.standalone) inner = tooltipTitle(placed, painted) + inner;
   const attributes: Record<string, string | number> = { class: classes, 'data-id': node.id, transform: `translate(${px(x)} ${px(y)})` };
   if (!options.standalone) {
@@ -199,7 +198,17 @@ export function graphLegend(paint: GraphPaint, mode: number, tasks: readonly str
   out += text(rampX + RAMP_STEPS * box, 47, high, { 'font-size': 10, fill: INK, 'text-anchor': 'end' });
   let x = RAMP_STEPS * box + 24;
   const chip = (fill: string, stroke: string, strokeWidth: number, label: string, dashed = false): void => {
-    out += element('rect', { x, y: 20, width: 26, height: 16, rx: 3, fill, stroke, 'stroke-width': strokeWidth, 'stroke-dasharray': dashed ? '3 2' : undefined });
+    out += element('rect', {
+      x,
+      y: 20,
+      width: 26,
+      height: 16,
+      rx: 3,
+      fill,
+      stroke,
+      'stroke-width': strokeWidth,
+      'stroke-dasharray': dashed ? '3 2' : undefined,
+    });
     out += text(x + 32, 32, label, { 'font-size': 11, fill: INK });
     x += 40 + estimateTextWidth(label, 11);
   };

@@ -171,7 +171,22 @@ export function buildGraphView(model: Model, tasks: readonly GraphTask[]): Model
     taskSet: Set<number>;
   }
   const groups: Group[] = [];
-  const groupOfLayer = new Map<Layer, Group>();
+  // A layer is one box, except where its nodes run per task (a shared layer downstream of a Recon
+  // branch): one box per task then, so the branches stay visible.
+  const groupOfLayer = new Map<string, Group>();
+  const layerKey = new Map<Node, string>();
+  layers.forEach((layer, i) => {
+    const taskOf = (n: Node): string => {
+      const t = reach.nodeTasks.get(n);
+      return t && t.size === 1 ? String([...t][0]) : '*';
+    };
+    const keys = new Set(layer.nodes.map(taskOf).filter((k) => k !== '*'));
+    const first = layer.nodes.map(taskOf).find((k) => k !== '*') ?? '*';
+    for (const n of layer.nodes) {
+      const k = keys.size > 1 ? taskOf(n) : '*';
+      layerKey.set(n, `${i}:${k === '*' && keys.size > 1 ? first : k}`);
+    }
+  });
   const groupOfValue = new Map<string, Group>();
   const newGroup = (init: Omit<GraphViewNode, 'id' | 'folded' | 'members' | 'tasks' | 'params'> & { params?: number }): Group => {
     const g: Group = { node: { id: `n${groups.length}`, folded: [], members: [], tasks: [], params: 0, ...init }, onnx: [], taskSet: new Set() };
@@ -195,13 +210,20 @@ export function buildGraphView(model: Model, tasks: readonly GraphTask[]): Model
 
   for (const n of order) {
     const layer = layerOfNode.get(n);
-    const sources = [...new Set(dataReads(n).map((v) => groupOfValue.get(v)).filter((g): g is Group => g !== undefined))];
+    const sources = [
+      ...new Set(
+        dataReads(n)
+          .map((v) => groupOfValue.get(v))
+          .filter((g): g is Group => g !== undefined),
+      ),
+    ];
     let group: Group;
     if (layer) {
-      let g = groupOfLayer.get(layer);
+      const key = layerKey.get(n)!;
+      let g = groupOfLayer.get(key);
       if (!g) {
         g = newGroup({ kind: 'layer', label: layer.name, op: layer.op, layer: layer.name, params: layer.numel });
-        groupOfLayer.set(layer, g);
+        groupOfLayer.set(key, g);
       }
       group = g;
     } else if (!n.outputs.some((o) => o !== '' && data.has(o))) {
@@ -212,7 +234,7 @@ export function buildGraphView(model: Model, tasks: readonly GraphTask[]): Model
       group = sources[0]!;
       if (!group.node.folded.includes(n.opType) && group.node.op !== n.opType) group.node.folded.push(n.opType);
     } else {
-      group = newGroup({ kind: 'op', label: modulePathOf(n.name) ?? (n.name || n.opType), op: n.opType });
+      group = newGroup({ kind: 'op', label: modulePathOf(n.name) ?? (n.name.replace(/^\//, '') || n.opType), op: n.opType });
     }
     group.onnx.push(n);
     for (const t of reach.nodeTasks.get(n) ?? []) group.taskSet.add(t);
@@ -235,7 +257,9 @@ export function buildGraphView(model: Model, tasks: readonly GraphTask[]): Model
     node.members = g.onnx.map((n) => n.label);
     node.tasks = [...g.taskSet].sort((a, b) => a - b).map((t) => usedTasks[t]!.name);
     if (copySuffix && node.tasks.length === 1 && node.kind !== 'output') {
-      const names = [...g.onnx.map((n) => n.name), ...g.onnx.flatMap((n) => n.outputs), ...(node.layer ? [node.layer] : [])];
+      // A layer is a copy when its parameters are (its name then ends in __task); an op when its
+      // node is. A layer still sharing its weights across per-task nodes is no copy.
+      const names = node.layer !== undefined ? [node.layer] : [...g.onnx.map((n) => n.name), ...g.onnx.flatMap((n) => n.outputs)];
       const task = node.tasks[0]!;
       if (names.some((name) => copySuffix.exec(name)?.[1] === task)) node.copyFor = task;
     }
