@@ -43,7 +43,7 @@ export function renderMarkdownSummary(report: ConflictReport, options: MarkdownO
   const top = Math.max(0, Math.min(report.layers.length, options.top ?? 10));
   const { observations, histogram } = report.trunk;
   const lines: string[] = [];
-  lines.push(`### Recon conflict report: \`${report.model.path.replace(/`/g, "'")}\``);
+  lines.push(`### Recon conflict report: ${markdownText(report.model.path)}`);
   lines.push('');
   const negative = observations > 0 ? formatPercent((observations - histogram[0]!) / observations) : '–';
   const steps = `${formatInteger(report.progress.stepsDone)} of ${formatInteger(report.progress.totalSteps)} steps`;
@@ -60,10 +60,7 @@ export function renderMarkdownSummary(report: ConflictReport, options: MarkdownO
     const stats = pooledLayerStats(layer);
     const cells = [
       String(layer.scores[sIndex]!.rank),
-      `\`${layer.name
-        .replace(/`/g, "'")
-        .replace(/\|/g, '\\|')
-        .replace(/[\r\n]+/g, ' ')}\``,
+      markdownText(layer.name),
       markdownText(layer.op),
       formatInteger(layer.params),
       ...layer.scores.map((s) => formatInteger(s.score)),

@@ -61,6 +61,7 @@ export const reportCommand: Command = {
     if (modelPath && !html && !graphSvg) warn('--model is used only with --html or --graph-svg; ignored');
     const graph = html || graphSvg ? loadReportGraph(report, path, modelPath, warn) : undefined;
     if (graphSvg && graph && 'missing' in graph) throw new ReconError(`--graph-svg needs the model: ${graph.missing}`);
+    if (graph && 'missing' in graph) warn(`no graph view: ${graph.missing}`);
     const stepCosines = html && graph && 'view' in graph ? readStepCosines(report, path) : undefined;
     const beforeStepCosines = html && before && beforePath && graph && 'view' in graph && graph.view.rewrite ? readStepCosines(before, beforePath) : undefined;
     const sOption = S !== undefined ? { S } : {};

@@ -55,7 +55,6 @@ export function loadReportGraph(
     path = candidates.find((p) => existsSync(p));
     if (path === undefined) {
       const why = `the model file ${recorded} named by the report was not found (pass --model model.onnx)`;
-      warn(`no graph view: ${why}`);
       return { missing: why };
     }
   }
