@@ -44,9 +44,10 @@ export function rawLayerNumbers(scan: SyntheticScan, S: number): { score: number
 export function expectedFills(scan: SyntheticScan, S: number): { score: Map<string, string>; cosine: Map<string, string> } {
   const { score, mean } = rawLayerNumbers(scan, S);
   const maxScore = Math.max(...score);
+  const minScore = Math.min(...score);
   const maxAbs = Math.max(...mean.map(Math.abs));
   return {
-    score: new Map(scan.layers.map((l, i) => [l.name, rampColor(CONFLICT_STOPS, score[i]! / maxScore)])),
+    score: new Map(scan.layers.map((l, i) => [l.name, rampColor(CONFLICT_STOPS, (score[i]! - minScore) / (maxScore - minScore))])),
     cosine: new Map(scan.layers.map((l, i) => [l.name, rampColor(DIVERGING_STOPS, (mean[i]! / maxAbs + 1) / 2)])),
   };
 }

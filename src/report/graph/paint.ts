@@ -74,7 +74,8 @@ export interface GraphPaint {
   /** Mode shown first. */
   initialMode: number;
   nodes: Map<string, PaintedNode>;
-  /** Largest score per S and largest |mean cosine| of the colouring report: the scales' ends. */
+  /** Smallest and largest score per S and largest |mean cosine| of the colouring report: the scales' ends. */
+  minScore: number[];
   maxScore: number[];
   maxAbsMean: number;
 }
@@ -83,7 +84,8 @@ export interface GraphPaint {
 export const MAX_SERIES_POINTS = 120;
 
 /**
- * Score mode: score / (largest score at that S) on the conflict ramp (0 → lightest); cosine mode:
+ * Score mode: the score's place between the smallest and the largest score at that S on the
+ * conflict ramp (smallest → lightest; the legend gives both ends); cosine mode:
  * mean / (largest |mean|) on the diverging ramp (negative → red). A report with no conflicts maps
  * every layer to 0.
  */
@@ -93,11 +95,12 @@ export function paintGraph(nodes: readonly GraphViewNode[], options: GraphPaintO
     ...report.settings.S.map((s, i) => ({ id: `s${i}`, label: `score at S = ${formatThreshold(s)}` })),
     { id: 'cos', label: 'mean cosine' },
   ];
-  const scales = new Map<ConflictReport, { maxScore: number[]; maxAbsMean: number; byName: Map<string, number> }>();
-  const scaleOf = (r: ConflictReport): { maxScore: number[]; maxAbsMean: number; byName: Map<string, number> } => {
+  const scales = new Map<ConflictReport, { minScore: number[]; maxScore: number[]; maxAbsMean: number; byName: Map<string, number> }>();
+  const scaleOf = (r: ConflictReport): { minScore: number[]; maxScore: number[]; maxAbsMean: number; byName: Map<string, number> } => {
     let s = scales.get(r);
     if (!s) {
       s = {
+        minScore: r.settings.S.map((_, i) => (r.layers.length > 0 ? Math.min(...r.layers.map((l) => l.scores[i]!.score)) : 0)),
         maxScore: r.settings.S.map((_, i) => Math.max(0, ...r.layers.map((l) => l.scores[i]!.score))),
         maxAbsMean: Math.max(0, ...r.layers.map((l) => Math.abs(pooledMean(l)))),
         byName: new Map(r.layers.map((l, i) => [l.name, i])),
@@ -119,8 +122,9 @@ export function paintGraph(nodes: readonly GraphViewNode[], options: GraphPaintO
         // Modes follow the colouring report's S; a `before` report may list them in another order.
         const at = (source === 'report' ? report : options.before!).settings.S.indexOf(s);
         if (at < 0) return UNSCORED_LAYER_FILL;
+        const min = scale.minScore[at]!;
         const max = scale.maxScore[at]!;
-        return conflictColor(max > 0 ? layer.scores[at]!.score / max : 0);
+        return conflictColor(max > min ? (layer.scores[at]!.score - min) / (max - min) : 0);
       });
       const mean = pooledMean(layer);
       fills = [...scoreFills, divergingColor(scale.maxAbsMean > 0 ? mean / scale.maxAbsMean : 0)];
@@ -138,7 +142,7 @@ export function paintGraph(nodes: readonly GraphViewNode[], options: GraphPaintO
     painted.set(node.id, { fills, inks: fills.map(textColorOn), selected, ...(facts ? { facts } : {}) });
   }
   const own = scaleOf(report);
-  return { modes, thresholds: [...report.settings.S], initialMode: options.sIndex, nodes: painted, maxScore: own.maxScore, maxAbsMean: own.maxAbsMean };
+  return { modes, thresholds: [...report.settings.S], initialMode: options.sIndex, nodes: painted, minScore: own.minScore, maxScore: own.maxScore, maxAbsMean: own.maxAbsMean };
 }
 
 /** The report entry that colours `node`: its own layer, else (a per-task copy) its origin's. */

@@ -192,7 +192,7 @@ export function graphLegend(paint: GraphPaint, mode: number, tasks: readonly str
     out += element('rect', { x: rampX + i * box, y: 22, width: box, height: 12, fill: color, stroke: '#c9ced8', 'stroke-width': 0.5 });
   }
   const max = isCos ? paint.maxAbsMean : (paint.maxScore[mode] ?? 0);
-  const low = isCos ? formatSigned(-max, 3) : '0';
+  const low = isCos ? formatSigned(-max, 3) : formatInteger(paint.minScore[mode] ?? 0);
   const high = isCos ? formatSigned(max, 3) : formatInteger(max);
   out += text(rampX, 47, low, { 'font-size': 10, fill: INK });
   out += text(rampX + RAMP_STEPS * box, 47, high, { 'font-size': 10, fill: INK, 'text-anchor': 'end' });
