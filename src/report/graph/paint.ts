@@ -142,7 +142,15 @@ export function paintGraph(nodes: readonly GraphViewNode[], options: GraphPaintO
     painted.set(node.id, { fills, inks: fills.map(textColorOn), selected, ...(facts ? { facts } : {}) });
   }
   const own = scaleOf(report);
-  return { modes, thresholds: [...report.settings.S], initialMode: options.sIndex, nodes: painted, minScore: own.minScore, maxScore: own.maxScore, maxAbsMean: own.maxAbsMean };
+  return {
+    modes,
+    thresholds: [...report.settings.S],
+    initialMode: options.sIndex,
+    nodes: painted,
+    minScore: own.minScore,
+    maxScore: own.maxScore,
+    maxAbsMean: own.maxAbsMean,
+  };
 }
 
 /** The report entry that colours `node`: its own layer, else (a per-task copy) its origin's. */
