@@ -19,9 +19,9 @@ export interface MarkdownOptions {
 }
 
 /**
- * Text from user models (layer names, paths) inside Markdown: backslash-escapes Markdown
- * punctuation and writes HTML metacharacters as entities, so a name can neither break the table
- * nor inject markup or links.
+ * Text from user models (layer names, paths) inside Markdown (never at a line start): escapes
+ * the characters that make emphasis, code, links or table cells, and writes HTML metacharacters as
+ * entities, so a name can neither break the table nor inject markup or links.
  */
 export function markdownText(text: string): string {
   return text
@@ -29,7 +29,7 @@ export function markdownText(text: string): string {
     .replace(/&/g, '&amp;')
     .replace(/</g, '&lt;')
     .replace(/>/g, '&gt;')
-    .replace(/[\\`*_{}[\]()#+\-.!|~]/g, '\\$&');
+    .replace(/[\\`*_[\]|~]/g, '\\$&');
 }
 
 /** A link target: spaces and parentheses percent-encoded so the link cannot end early. */

@@ -30,11 +30,11 @@ describe('renderMarkdownSummary', () => {
     const md = renderMarkdownSummary(report, { top: 41 });
     expect(HOSTILE_NAME).toContain('<script>');
     expect(md).not.toContain('<script>');
-    const row = md.split('\n').find((l) => l.includes('layer3\\.&lt;script&gt;'))!;
+    const row = md.split('\n').find((l) => l.includes('layer3.&lt;script&gt;'))!;
     // Every unescaped pipe is a cell border: the row keeps the header's column count.
     const header = md.split('\n').find((l) => l.startsWith('| rank'))!;
     expect(row.split(/(?<!\\)\|/).length).toBe(header.split('|').length);
-    expect(markdownText('a|b [x](http://e) <i>')).toBe('a\\|b \\[x\\]\\(http://e\\) &lt;i&gt;');
+    expect(markdownText('a|b [x](http://e) <i> _*`')).toBe('a\\|b \\[x\\](http://e) &lt;i&gt; \\_\\*\\`');
   });
 
   it('adds the before/after occurrence table and the link to the HTML report', () => {
