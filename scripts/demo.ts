@@ -42,6 +42,8 @@ async function main(): Promise<number> {
     ...(has('--batch-size') ? [] : ['--batch-size', '64']),
     ...(has('--S') ? [] : ['--S', '-0.02']),
     ...(has('--top-k') || has('--max-param-increase') || has('--max-flop-increase') ? [] : ['--top-k', '25']),
+    // Per-step cosines: the report's graph tooltips then chart each layer's cosine over the scan.
+    ...(has('--record-steps') ? [] : ['--record-steps']),
     ...(has('-o') || has('--output') ? [] : ['-o', OUT]),
     ...extra,
   ];
@@ -51,7 +53,7 @@ async function main(): Promise<number> {
     stderr: (t) => process.stderr.write(t),
     interactive: process.stderr.isTTY === true,
   });
-  if (code === 0) say(`open ${join(OUT, 'report.html')} in a browser for the charts`);
+  if (code === 0) say(`open ${join(OUT, 'report.html')} in a browser for the charts and the conflict graph`);
   return code;
 }
 

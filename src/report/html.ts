@@ -1,6 +1,8 @@
 /**
- * One self-contained HTML page for a conflict report: inline CSS and SVG only, no scripts and
- * no external resources, so it opens offline, from e-mail or from a CI artifact alike.
+ * One self-contained HTML page for a conflict report: inline CSS, inline SVG and one inline
+ * script (the graph view's zoom, pan and tooltips), no external resources, so it opens offline,
+ * from e-mail or from a CI artifact alike. Without the script every chart and the whole graph
+ * still show.
  */
 import { PAPER_BINS } from './bins.js';
 import { occurrenceChart } from './charts/occurrence.js';
@@ -16,6 +18,11 @@ import { formatCompact, formatInteger, formatPercent, formatSigned, formatThresh
 import type { ConflictReport } from './schema.js';
 import { layersByRank, pooledLayerStats, thresholdIndex, totalParams } from './summary.js';
 import { REPORT_STYLES } from './html-styles.js';
+import { graphPanel } from './graph/index.js';
+import type { StepCosines } from './graph/paint.js';
+import { GRAPH_SCRIPT } from './graph/script.js';
+import { GRAPH_STYLES, graphPanelHtml } from './graph/section.js';
+import type { ModelGraphView } from './graph/view.js';
 
 export interface HtmlReportOptions {
   /** K: layers highlighted and listed in the ranking (default 10, at most the layer count). */
@@ -26,6 +33,18 @@ export interface HtmlReportOptions {
   before?: ConflictReport;
   /** Precomputed comparison (wins over `before`). */
   compare?: CompareResult;
+  /** Graph of the scanned model (buildGraphView); without it the graph section says why. */
+  graph?: ModelGraphView;
+  /** Why `graph` is missing, shown in its place (default: the report was rendered without the model). */
+  graphMissing?: string;
+  /** Graph of the rewritten model (`recon run`), drawn below the original's and coloured by this report. */
+  rewrittenGraph?: ModelGraphView;
+  /** Where the rewritten model is, for the caption. */
+  rewrittenPath?: string;
+  /** Per-step cosines of `report` (scan --record-steps): the tooltips then chart the cosine per step. */
+  stepCosines?: StepCosines;
+  /** Same for `before`. */
+  beforeStepCosines?: StepCosines;
 }
 
 export function renderHtmlReport(report: ConflictReport, options: HtmlReportOptions = {}): string {
@@ -38,6 +57,7 @@ export function renderHtmlReport(report: ConflictReport, options: HtmlReportOpti
   const sections = [
     header(report),
     summaryCards(report),
+    graphSection(report, options, topK),
     section(
       'Conflict score per layer',
       `Number of (step, task pair) cosines below S, summed over the scan, for every shared layer in network order. The top ${topK} layers at S = ${formatThreshold(report.settings.S[sIndex]!)} are highlighted: these are the layers Recon makes task-specific.`,
@@ -81,15 +101,55 @@ export function renderHtmlReport(report: ConflictReport, options: HtmlReportOpti
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>${escapeHtml(title)}</title>
-<style>${REPORT_STYLES}</style>
+<style>${REPORT_STYLES}${GRAPH_STYLES}</style>
 </head>
 <body>
 <main>
 ${sections.join('\n')}
 </main>
+<script>${GRAPH_SCRIPT}</script>
 </body>
 </html>
 `;
+}
+
+function graphSection(report: ConflictReport, options: HtmlReportOptions, topK: number): string {
+  const heading = 'Where the conflict sits';
+  const intro =
+    'The model drawn as a graph: each box is a layer (the op applying its parameters, with activations and layout ops folded in) or an op without parameters (dashed); shape arithmetic is hidden. Shared layers are filled by their conflict; hover or click a box for its numbers, scroll to zoom, drag to pan.';
+  if (!options.graph) {
+    const why = options.graphMissing ?? 'this report was rendered without its model (recon report --model model.onnx draws it)';
+    return `<section class="card graph-section"><h2>${escapeHtml(heading)}</h2><p class="graph-missing">No model graph: ${escapeHtml(why)}.</p></section>`;
+  }
+  const S = options.S;
+  const common = { top: topK, ...(S !== undefined ? { S } : {}) };
+  const rewritten = options.graph.rewrite !== undefined;
+  const outline = rewritten ? 'outlined: copies of the layers the rewrite branched' : `outlined: the top ${topK} layers, the ones Recon makes task-specific`;
+  const panels = [
+    graphPanelHtml(
+      graphPanel(report, options.graph, {
+        ...common,
+        ...(options.before ? { before: options.before } : {}),
+        ...(options.stepCosines ? { stepCosines: options.stepCosines } : {}),
+        ...(options.beforeStepCosines ? { beforeStepCosines: options.beforeStepCosines } : {}),
+        kind: rewritten ? 'rewritten' : 'original',
+        caption: `${rewritten ? 'Rewritten model' : 'Model'} ${report.model.path}; ${outline}.${rewritten ? ' Per-task copies carry a thick stripe in their task’s colour; a copy no longer shared is filled by its original layer’s scores from the before scan.' : ''}`,
+      }),
+    ),
+  ];
+  if (options.rewrittenGraph) {
+    panels.push(
+      graphPanelHtml(
+        graphPanel(report, options.rewrittenGraph, {
+          ...common,
+          ...(options.stepCosines ? { stepCosines: options.stepCosines } : {}),
+          kind: 'rewritten',
+          caption: `Rewritten model ${options.rewrittenPath ?? ''}: the branched layers and everything after them run once per task; per-task copies carry a thick stripe in their task’s colour and are filled by the scores of the layer they copy (this scan).`,
+        }),
+      ),
+    );
+  }
+  return `<section class="card graph-section"><h2>${escapeHtml(heading)}</h2><p class="intro">${escapeHtml(intro)}</p>${panels.join('\n')}</section>`;
 }
 
 function section(heading: string, intro: string, content: string): string {

@@ -11,3 +11,16 @@ export { renderHtmlReport, type HtmlReportOptions } from './html.js';
 export { compareReports, renderCompareText, type CompareOptions, type CompareResult, type OccurrenceBasis, type OccurrenceColumn } from './compare.js';
 export { mergeReports, type MergeOptions } from './merge.js';
 export { readConflictReport, writeConflictReport, writeTextFileAtomic, formatReportJson } from './io.js';
+export { renderMarkdownSummary, markdownText, type MarkdownOptions } from './markdown.js';
+export {
+  buildGraphView,
+  layoutGraph,
+  paintGraph,
+  renderGraphSvgFile,
+  type ModelGraphView,
+  type GraphViewNode,
+  type GraphLayout,
+  type GraphPaint,
+  type StepCosines,
+} from './graph/index.js';
+export { loadReportGraph, readStepCosines, graphViewOf } from './graph/load.js';

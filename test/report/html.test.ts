@@ -3,7 +3,17 @@ import { compareReports } from '../../src/report/compare.js';
 import { renderHtmlReport } from '../../src/report/html.js';
 import { renderConflictCsv } from '../../src/report/csv.js';
 import { renderRankingTable } from '../../src/report/table.js';
+import { GRAPH_SCRIPT } from '../../src/report/graph/script.js';
+import { buildGraphView } from '../../src/report/graph/view.js';
+import { GraphBuilder } from '../../src/onnx/builder.js';
 import { HOSTILE_NAME, buildReport, makeScan } from './fixtures.js';
+
+/** The page with its one script (the graph view's) cut out; that script is checked on its own. */
+function withoutGraphScript(html: string): string {
+  const tag = `<script>${GRAPH_SCRIPT}</script>`;
+  expect(html.split(tag)).toHaveLength(2);
+  return html.replace(tag, '');
+}
 
 function chartKinds(html: string): string[] {
   return [...html.matchAll(/<svg class="chart" data-chart="([a-z-]+)"/g)].map((m) => m[1]!);
@@ -16,7 +26,7 @@ describe('renderHtmlReport', () => {
   report.partialReason = 'stopped <early> & "quickly"';
 
   it('escapes every piece of text taken from the report', () => {
-    const html = renderHtmlReport(report);
+    const html = withoutGraphScript(renderHtmlReport(report));
     expect(HOSTILE_NAME).toContain('<script>');
     expect(html).not.toContain('<script');
     expect(html).not.toContain('<evil>');
@@ -25,13 +35,43 @@ describe('renderHtmlReport', () => {
     expect(html).toContain('stopped &lt;early&gt; &amp; &quot;quickly&quot;');
   });
 
-  it('is self-contained: no scripts, links, images or remote URLs', () => {
-    const html = renderHtmlReport(report);
+  it('is self-contained: one inline script (the graph view), no links, images or remote URLs', () => {
+    const full = renderHtmlReport(report);
+    expect(full.match(/<script/g)).toHaveLength(1);
+    // The script only builds DOM nodes: no network, no HTML parsing of data, no eval.
+    expect(GRAPH_SCRIPT).not.toMatch(/fetch|XMLHttpRequest|import\s*\(|innerHTML|outerHTML|insertAdjacentHTML|document\.write|eval\(|new Function/);
+    // Its one URL is the SVG namespace name, which is never loaded.
+    expect(GRAPH_SCRIPT.match(/https?:\/\/[^'"\s]*/g)).toEqual(['http://www.w3.org/2000/svg']);
+    const html = withoutGraphScript(full);
     expect(html).not.toMatch(/https?:\/\//);
     expect(html).not.toMatch(/<(script|link|img|iframe|object|embed)\b/i);
     expect(html).not.toMatch(/\b(src|href)=/i);
     expect(html).not.toMatch(/url\(|@import/i);
     expect(html.startsWith('<!DOCTYPE html>')).toBe(true);
+  });
+
+  it('says in the graph section why the graph is missing, escaped', () => {
+    expect(renderHtmlReport(report)).toContain('No model graph: this report was rendered without its model');
+    const html = renderHtmlReport(report, { graphMissing: 'model <b>x</b> not found' });
+    expect(html).toContain('No model graph: model &lt;b&gt;x&lt;/b&gt; not found.');
+  });
+
+  it('escapes node and layer names from the model in the graph markup', () => {
+    // A two-task model whose shared layer and op carry hostile names.
+    const b = new GraphBuilder();
+    const x = b.input('x', 'float32', ['N', 4]);
+    const w = b.initializer('trunk<img src=x onerror=alert(1)>.weight', 'float32', [4, 4], new Float32Array(16).fill(0.1));
+    const h = b.op1('Relu', [b.op1('MatMul', [x, w])]);
+    const mixed = b.op1('LpNormalization', [h], {}, { name: '"><script>alert(2)</script>' });
+    for (const t of ['logits_0', 'logits_1'])
+      b.output(b.op1('MatMul', [mixed, b.initializer(`${t}.weight`, 'float32', [4, 2], new Float32Array(8))], {}, { outputs: [t] }), 'float32');
+    const view = buildGraphView(b.model(17), report.tasks);
+    const html = withoutGraphScript(renderHtmlReport(report, { graph: view }));
+    expect(html).not.toContain('<img');
+    expect(html).not.toContain('<script');
+    expect(html).toContain('trunk&lt;img src=x onerror=alert(1)&gt;');
+    expect(html).toContain('&quot;&gt;&lt;script&gt;alert(2)&lt;/script&gt;');
+    expect(html.match(/class="gnode /g)!.length).toBe(view.nodes.length);
   });
 
   it('draws one score chart per S, the distribution, training, pair matrix and cost charts', () => {

@@ -17,7 +17,8 @@ import { loadCheckpoint, checkpointPaths } from '../../conflict/checkpoint.js';
 import { readConflictReport, writeTextFileAtomic } from '../../report/io.js';
 import type { ConflictReport } from '../../report/schema.js';
 import { compareReports, renderCompareText } from '../../report/compare.js';
-import { renderHtmlReport } from '../../report/html.js';
+import { renderHtmlReport, type HtmlReportOptions } from '../../report/html.js';
+import { graphViewOf, readStepCosines } from '../../report/graph/load.js';
 import { cloneModel } from '../../autodiff/gradient-graph.js';
 import { reinitialize } from '../../train/reinit.js';
 import { evaluateModel, formatMetrics, type TaskMetrics } from '../../train/evaluate.js';
@@ -43,6 +44,10 @@ export const runCommand: Command = {
     { name: 'eval', value: 'test.npz', description: 'also train the original and the rewritten model from scratch and compare test metrics' },
     { name: 'train-epochs', value: 'E', description: 'epochs of that training (default 1)' },
     { name: 'output', value: 'dir', description: 'output folder (-o works too)' },
+    {
+      name: 'record-steps',
+      description: "the scans also store every per-step cosine (<report>.cosines.f32); report.html's graph tooltips then chart each layer's cosine per step",
+    },
     ...RUNTIME_OPTIONS,
   ],
   async run(args, io) {
@@ -82,7 +87,10 @@ export const runCommand: Command = {
     const comparison = compareReports(before, after);
     writeTextFileAtomic(join(out, 'compare.json'), `${JSON.stringify(comparison, null, 2)}\n`);
     const topK = selection.layers.length;
-    writeTextFileAtomic(join(out, 'report.html'), renderHtmlReport(before, { top: topK, S, compare: comparison }));
+    writeTextFileAtomic(
+      join(out, 'report.html'),
+      renderHtmlReport(before, { top: topK, S, compare: comparison, ...graphOptions(log, model, rewritten.model, rewrittenPath, before, reportPath) }),
+    );
 
     // 6. Optional: does it help? Train both from scratch with the same settings.
     let metrics: { original: TaskMetrics[]; recon: TaskMetrics[] } | undefined;
@@ -118,12 +126,36 @@ export const runCommand: Command = {
       renderCompareText(comparison),
       ...(metrics ? [`test metrics, original:  ${formatMetrics(metrics.original)}`, `test metrics, rewritten: ${formatMetrics(metrics.recon)}`] : []),
       '',
-      `outputs in ${out}: model.recon.onnx, report.json, report-rewritten.json, compare.json, report.html`,
+      `outputs in ${out}: model.recon.onnx, report.json, report-rewritten.json, compare.json, report.html (with the conflict graph)`,
     ];
     io.stdout(`${lines.join('\n')}\n`);
     return 0;
   },
 };
+
+/** The report's graph views: the original model coloured by its scan, and the rewritten one with its branches. */
+function graphOptions(
+  log: (m: string) => void,
+  original: Model,
+  rewritten: Model,
+  rewrittenPath: string,
+  before: ConflictReport,
+  reportPath: string,
+): Pick<HtmlReportOptions, 'graph' | 'graphMissing' | 'rewrittenGraph' | 'rewrittenPath' | 'stepCosines'> {
+  const stepCosines = readStepCosines(before, reportPath);
+  try {
+    return {
+      graph: graphViewOf(original, before),
+      rewrittenGraph: graphViewOf(rewritten, before),
+      rewrittenPath,
+      ...(stepCosines ? { stepCosines } : {}),
+    };
+  } catch (e) {
+    const why = `drawing the model graph failed: ${e instanceof Error ? e.message : String(e)}`;
+    log(`warning: ${why}`);
+    return { graphMissing: why };
+  }
+}
 
 function searchConfig(args: ParsedArgs, path: string, dataPath: string, S: number): ScanConfig {
   const base = scanConfig(args, path, dataPath);
