@@ -37,6 +37,7 @@ export function inferenceForm(source: Model): ModelForm {
   const model = cloneModel(source);
   const g = model.graph;
   const liveBefore = liveNodes(g);
+  const usedBefore = valuesRead(g, liveBefore);
   const changes: FormChange[] = [];
   const graphOutputs = new Set(g.outputNames);
   const readers = readersOf(g);
@@ -94,7 +95,7 @@ export function inferenceForm(source: Model): ModelForm {
     g.nodes = g.nodes.filter((n) => !removed.has(n));
     for (const n of g.nodes) n.inputs = n.inputs.map((v) => (v ? resolve(v) : v));
   }
-  dropNewlyDead(g, liveBefore);
+  dropNewlyDead(g, liveBefore, usedBefore);
   return { model, changes };
 }
 
@@ -159,13 +160,18 @@ function liveNodes(g: Graph): Set<Node> {
   return live;
 }
 
+/** Values the given nodes or the graph outputs read. */
+function valuesRead(g: Graph, nodes: Iterable<Node>): Set<string> {
+  const used = new Set<string>(g.outputNames);
+  for (const n of nodes) for (const v of [...n.inputs, ...subgraphOuterReads(n)]) if (v) used.add(v);
+  return used;
+}
+
 /**
  * Removes the nodes that were live before the conversion and are not now (they only fed what was
  * removed), and initializers no node or output reads any more. Nodes dead in the input stay.
  */
-function dropNewlyDead(g: Graph, liveBefore: ReadonlySet<Node>): void {
-  const usedBefore = new Set<string>([...g.outputNames]);
-  for (const n of liveBefore) for (const v of [...n.inputs, ...subgraphOuterReads(n)]) if (v) usedBefore.add(v);
+function dropNewlyDead(g: Graph, liveBefore: ReadonlySet<Node>, usedBefore: ReadonlySet<string>): void {
   const live = liveNodes(g);
   g.nodes = g.nodes.filter((n) => live.has(n) || !liveBefore.has(n));
   const used = new Set<string>(g.outputNames);
