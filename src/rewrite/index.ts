@@ -5,3 +5,5 @@ export { PROVENANCE_KEY, readProvenance } from './provenance.js';
 export * from './cost.js';
 export * from './select.js';
 export * from './verify.js';
+export { branchMapping, type BranchMapping, type MappedInitializer, type TaskCopy } from './mapping.js';
+export { checkTrainingReadiness, type ReadinessCheck, type TrainingReadiness } from './training-readiness.js';

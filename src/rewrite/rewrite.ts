@@ -44,6 +44,7 @@ export function rewrite(model: Model, selection: RewriteSelection, options: Rewr
     tasks: selection.tasks.map((t) => t.name),
     branched: plan.branched.map((l) => ({
       name: l.layer.name,
+      nodes: l.nodes.map((n) => n.name),
       tasks: l.tasks,
       params: [...branched.paramCopies.get(l)!].map(([original, copies]) => ({ original, copies: Object.fromEntries(copies) })),
     })),

@@ -45,6 +45,8 @@ export interface ParamCopy {
 
 export interface BranchedLayer {
   name: string;
+  /** Names of the layer's nodes in the original graph. */
+  nodes: string[];
   /** Tasks that got a copy, in task order. */
   tasks: string[];
   params: ParamCopy[];

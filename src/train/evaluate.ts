@@ -5,7 +5,7 @@ import type { Dataset } from '../data/dataset.js';
 import { batchIndices } from '../data/dataset.js';
 import { feedsFor, planFeeds } from '../data/model-feeds.js';
 import { RuntimeSession, type SessionOptions } from '../runtime/session.js';
-import { cloneModel } from '../autodiff/gradient-graph.js';
+import { inferenceForm } from './model-forms.js';
 
 /** Per-task test metrics; which ones depend on the task's loss and output shape. */
 export interface TaskMetrics {
@@ -23,7 +23,7 @@ export interface TaskMetrics {
 }
 
 /**
- * Runs the model in inference mode (BatchNormalization with running statistics) over a dataset
+ * Runs the model in inference form (BatchNormalization with running statistics, no Dropout) over a dataset
  * and computes each task's metrics.
  */
 export async function evaluateModel(
@@ -32,14 +32,7 @@ export async function evaluateModel(
   dataset: Dataset,
   options: SessionOptions & { batchSize?: number } = {},
 ): Promise<TaskMetrics[]> {
-  const inference = cloneModel(model);
-  for (const n of inference.graph.nodes) {
-    if (n.opType === 'BatchNormalization') {
-      n.removeAttr('training_mode');
-      n.outputs = n.outputs.slice(0, 1);
-    }
-  }
-  inference.graph.cleanup();
+  const inference = inferenceForm(model).model;
   const plan = planFeeds(model, tasks);
   const session = await RuntimeSession.create(serializeModel(inference), options);
   const acc = tasks.map(() => new MetricAccumulator());

@@ -50,6 +50,7 @@ describe('rewrite structure', () => {
     expect(summary.branched).toEqual([
       {
         name: 'fc1',
+        nodes: ['fc1'],
         tasks: ['t0', 't1'],
         params: [
           { original: 'fc1.weight', copies: { t0: 'fc1.weight__t0', t1: 'fc1.weight__t1' } },

@@ -8,6 +8,10 @@ import { analyzeModel } from '../../analysis/analyze.js';
 import { reconRewrite, CostModel, TOOL_VERSION, type ReconRewriteResult } from '../../rewrite/recon.js';
 import { parseLayerList, selectLayers, type SelectionRule } from '../../rewrite/select.js';
 import { verify } from '../../rewrite/verify.js';
+import { branchMapping } from '../../rewrite/mapping.js';
+import { checkTrainingReadiness } from '../../rewrite/training-readiness.js';
+import type { TaskRef } from '../../rewrite/types.js';
+import type { Model } from '../../onnx/model.js';
 import { readConflictReport } from '../../report/io.js';
 import { optionValue } from '../args.js';
 import type { Command, CommandIO } from '../command.js';
@@ -57,8 +61,10 @@ export const rewriteCommand: Command = {
     const threshold = optionValue(args, 'external-data-threshold');
     saveModel(result.model, output, threshold ? { externalDataThreshold: Number(threshold) } : {});
     io.stdout(formatRewrite(result, output));
+    const readiness = checkTrainingReadiness(model, result.model, tasks, result.summary);
+    for (const c of readiness.checks.filter((x) => x.status === 'fail')) io.stderr(`warning: not ready for onnxruntime training (${c.name}): ${c.detail}\n`);
     const json = optionValue(args, 'json');
-    if (json) writeTextFileAtomic(json, `${JSON.stringify(rewriteJson(result, output), null, 2)}\n`);
+    if (json) writeTextFileAtomic(json, `${JSON.stringify({ ...rewriteJson(result, output, model, tasks), trainingReadiness: readiness }, null, 2)}\n`);
     return 0;
   },
 };
@@ -113,17 +119,22 @@ function selectionRule(args: ParsedArgs): SelectionRule {
   return { maxMacIncreasePct: pct(flops!, '--max-flop-increase') };
 }
 
-export function rewriteJson(r: ReconRewriteResult, output: string): Record<string, unknown> {
+/**
+ * The rewrite summary (`--json`). `branched` maps every branched layer to its PyTorch module and,
+ * per task, to the initializers of that task's copy (README: Training elsewhere).
+ */
+export function rewriteJson(r: ReconRewriteResult, output: string, original: Model, tasks: readonly TaskRef[]): Record<string, unknown> {
   return {
     schemaVersion: 1,
     tool: { name: 'recon-onnx', version: TOOL_VERSION },
     output,
+    tasks: tasks.map((t) => ({ name: t.name, output: t.output })),
     layers: r.layers,
     skipped: r.skipped,
     params: { before: r.cost.paramsBefore, after: r.cost.paramsAfter, increasePct: r.cost.paramIncreasePct },
     macsPerSample: { before: r.cost.macsBefore, after: r.cost.macsAfter, increasePct: r.cost.macIncreasePct },
     nodes: { before: r.summary.nodesBefore, after: r.summary.nodesAfter, added: r.summary.nodesAfter - r.summary.nodesBefore },
-    branched: r.summary.branched,
+    branched: branchMapping(original, tasks, r.summary),
   };
 }
 

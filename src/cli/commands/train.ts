@@ -8,7 +8,9 @@ import { evaluateModel, formatMetrics, type TaskMetrics } from '../../train/eval
 import { reinitialize } from '../../train/reinit.js';
 import { writeConflictReport } from '../../report/io.js';
 import { runScan } from '../../conflict/scan.js';
-import { optionValue } from '../args.js';
+import { optionValue, type ParsedArgs } from '../args.js';
+import { resolve } from 'node:path';
+import { inferenceForm, trainingForm, type FormChange } from '../../train/model-forms.js';
 import type { Command } from '../command.js';
 import { modelTasksAndData, RUNTIME_OPTIONS, TASK_OPTIONS } from './common.js';
 import { runWithInterrupts, SCAN_OPTIONS, scanConfig } from './scan.js';
@@ -17,14 +19,19 @@ export const trainCommand: Command = {
   name: 'train',
   summary: 'Train every parameter of a multi-task model (e.g. original vs rewritten, same method) and report per-task test metrics.',
   usage:
-    'recon train model.onnx --tasks spec.json --data train.npz --eval test.npz [--epochs E] [--method NAME [--method-opt key=value]] [--reinit] -o trained.onnx',
+    'recon train model.onnx --tasks spec.json --data train.npz --eval test.npz [--epochs E] [--method NAME [--method-opt key=value]] [--reinit] -o trained.onnx [--keep-training-form [--training-output f]]',
   options: [
     ...TASK_OPTIONS,
     ...SCAN_OPTIONS,
     { name: 'eval', value: 'test.npz', description: 'test data for per-task metrics' },
     { name: 'eval-every', value: 'N', description: 'evaluate every N epochs (default: at the end only)' },
     { name: 'reinit', description: 'start from fresh PyTorch-style initial values (Recon retrains from scratch)' },
-    { name: 'output', value: 'trained.onnx', description: 'inference-ready trained model (-o works too)' },
+    { name: 'output', value: 'trained.onnx', description: 'inference-ready trained model: BN with running statistics, no Dropout (-o works too)' },
+    {
+      name: 'keep-training-form',
+      description: 'also write the trained model in training form (BN in training mode, Dropout kept) to <output>.training.onnx',
+    },
+    { name: 'training-output', value: 'file', description: 'where --keep-training-form writes (default <output>.training.onnx)' },
     { name: 'metrics', value: 'file', description: 'metrics JSON (default <output>.metrics.json)' },
     { name: 'report', value: 'file', description: 'also keep the conflict report of the training run' },
     ...RUNTIME_OPTIONS,
@@ -40,6 +47,15 @@ export const trainCommand: Command = {
     }
     const config = scanConfig(args, path, dataPath);
     if (config.optimizer.kind === 'none') throw new ReconError('training needs --optimizer sgd or adam');
+    const outputs = trainOutputs(args, path, output);
+    if (outputs.trainingForm && config.batchNorm === 'eval' && loaded.graph.nodes.some((n) => n.opType === 'BatchNormalization')) {
+      throw new ReconError(
+        '--keep-training-form writes BatchNormalization in training mode, but --bn eval trains with frozen running statistics; drop one of them',
+      );
+    }
+    // Both forms are derived before training, so a model that cannot take them fails before the work.
+    inferenceForm(loaded);
+    if (outputs.trainingForm) trainingForm(loaded);
     const model = cloneModel(loaded);
     if (args.flags.has('reinit')) reinitialize(model, analyzeModel(model, tasks), config.seed);
     const train = loadDataset(dataPath);
@@ -67,16 +83,59 @@ export const trainCommand: Command = {
       'train',
     );
     const trained = result.trainedModel!;
-    saveModel(trained, output);
-    const metricsPath = optionValue(args, 'metrics') ?? `${output}.metrics.json`;
+    const inference = inferenceForm(trained);
+    saveModel(inference.model, output);
+    io.stderr(`${describeForm('inference form', inference.changes, 'no BatchNormalization in training mode, no Dropout')}\n`);
+    if (outputs.trainingForm) {
+      const training = trainingForm(trained);
+      saveModel(training.model, outputs.trainingForm);
+      io.stderr(`${describeForm('training form', training.changes, 'every BatchNormalization already in training mode')}\n`);
+      if (inference.changes.length === 0 && training.changes.length === 0) {
+        io.stderr(`warning: the model has no BatchNormalization or Dropout, so ${outputs.trainingForm} equals ${output}\n`);
+      }
+    }
+    const metricsPath = outputs.metrics;
     const final = history[history.length - 1]?.metrics;
     writeTextFileAtomic(
       metricsPath,
-      `${JSON.stringify({ schemaVersion: 1, model: path, output, settings: result.report.settings, reinit: args.flags.has('reinit'), partial: result.report.partial, history, final: final ?? null, losses: result.report.losses }, null, 2)}\n`,
+      `${JSON.stringify({ schemaVersion: 1, model: path, output, trainingForm: outputs.trainingForm ?? null, settings: result.report.settings, reinit: args.flags.has('reinit'), partial: result.report.partial, history, final: final ?? null, losses: result.report.losses }, null, 2)}\n`,
     );
-    const reportPath = optionValue(args, 'report');
-    if (reportPath) writeConflictReport(reportPath, result.report);
-    io.stdout(`wrote ${output}\nmetrics: ${metricsPath}${final ? `\nfinal: ${formatMetrics(final)}` : ''}\n`);
+    if (outputs.report) writeConflictReport(outputs.report, result.report);
+    io.stdout(
+      `wrote ${output}${outputs.trainingForm ? `\ntraining form: ${outputs.trainingForm}` : ''}\nmetrics: ${metricsPath}${final ? `\nfinal: ${formatMetrics(final)}` : ''}\n`,
+    );
     return result.report.partial ? 130 : 0;
   },
 };
+
+/** Output paths of `recon train`, validated before any work: none may be the input or another output. */
+function trainOutputs(args: ParsedArgs, input: string, output: string): { metrics: string; trainingForm: string | undefined; report: string | undefined } {
+  const keep = args.flags.has('keep-training-form');
+  const trainingOutput = optionValue(args, 'training-output');
+  if (trainingOutput !== undefined && !keep) throw new ReconError('--training-output needs --keep-training-form');
+  const trainingForm = keep ? (trainingOutput ?? `${output.replace(/\.onnx$/i, '')}.training.onnx`) : undefined;
+  const metrics = optionValue(args, 'metrics') ?? `${output}.metrics.json`;
+  const report = optionValue(args, 'report');
+  const named: [string, string | undefined][] = [
+    ['-o', output],
+    ['--training-output', trainingForm],
+    ['--metrics', metrics],
+    ['--report', report],
+  ];
+  const seen = new Map<string, string>([[resolve(input), 'the input model']]);
+  for (const [flag, file] of named) {
+    if (file === undefined) continue;
+    const other = seen.get(resolve(file));
+    if (other) throw new ReconError(`${flag} ${file} is also ${other}; choose another path`);
+    seen.set(resolve(file), `${flag}'s output`);
+  }
+  return { metrics, trainingForm, report };
+}
+
+/** One line: what a form conversion changed, by op and kind of change. */
+function describeForm(label: string, changes: readonly FormChange[], whyNone: string): string {
+  if (changes.length === 0) return `${label}: nothing to change (${whyNone})`;
+  const counts = new Map<string, number>();
+  for (const c of changes) counts.set(`${c.op}: ${c.change}`, (counts.get(`${c.op}: ${c.change}`) ?? 0) + 1);
+  return `${label}: ${[...counts].map(([what, n]) => `${n} × ${what}`).join('; ')}`;
+}
