@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { ReconError } from '../onnx/errors.js';
 import type { TaskMetrics } from './evaluate.js';
 
@@ -105,4 +106,42 @@ export function meanMetrics(runs: readonly (readonly TaskMetrics[])[]): TaskMetr
     }
     return out;
   });
+}
+
+/**
+ * The final per-task metrics in a metrics file: `recon train`'s <output>.metrics.json (`final`) or
+ * `recon run`'s train-original.json / train-recon.json (`metrics`). Errors name the file.
+ */
+export function readMetricsFile(path: string): TaskMetrics[] {
+  let json: unknown;
+  try {
+    json = JSON.parse(readFileSync(path, 'utf8'));
+  } catch (error) {
+    throw new ReconError(`${path}: cannot read metrics: ${(error as Error).message.split('\n')[0]}`);
+  }
+  const root = (json ?? {}) as { final?: unknown; metrics?: unknown };
+  const metrics = root.final ?? root.metrics;
+  const valid =
+    Array.isArray(metrics) &&
+    metrics.length > 0 &&
+    metrics.every(
+      (m: unknown) =>
+        typeof m === 'object' &&
+        m !== null &&
+        typeof (m as TaskMetrics).task === 'string' &&
+        METRIC_NAMES.some((name) => typeof (m as TaskMetrics)[name] === 'number'),
+    );
+  if (!valid) throw new ReconError(`${path}: no per-task metrics (expected "final" of recon train or "metrics" of recon run's train-*.json)`);
+  return metrics as TaskMetrics[];
+}
+
+/** Δm, or undefined with a warning when it is undefined (a zero baseline, other tasks): results already trained are not lost. */
+export function deltaMOrWarn(metrics: readonly TaskMetrics[], baseline: readonly TaskMetrics[], warn: (message: string) => void): DeltaM | undefined {
+  try {
+    return deltaM(metrics, baseline);
+  } catch (error) {
+    if (!(error instanceof ReconError)) throw error;
+    warn(`no Δm: ${error.message}`);
+    return undefined;
+  }
 }
