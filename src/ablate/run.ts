@@ -19,7 +19,7 @@ import { CostModel, reconRewrite } from '../rewrite/recon.js';
 import type { ConflictReport } from '../report/schema.js';
 import { PAPER_BINS } from '../report/bins.js';
 import { writeConflictReport } from '../report/io.js';
-import { writeTextFileAtomic } from '../util/atomic-write.js';
+import { writePartsAtomic, writeTextFileAtomic } from '../util/atomic-write.js';
 import { evaluateModel, type TaskMetrics } from '../train/evaluate.js';
 import { reinitialize } from '../train/reinit.js';
 import { deltaM, meanMetrics, taskMetricNames } from '../train/delta-m.js';
@@ -250,8 +250,12 @@ export async function runAblation(options: AblationOptions, hooks: AblationHooks
     const reused = saved?.fingerprint === run.fingerprint || same !== undefined;
     const mean = trainedSeconds.length > 0 ? trainedSeconds.reduce((a, b) => a + b, 0) / trainedSeconds.length : null;
     hooks.onRunStart?.({ index: i + 1, total: runs.length, variant: variant.id, seed, reused, etaSeconds: mean === null ? null : mean * toTrain });
+    const modelPath = (id: string): string => join(outDir, 'models', `${id}.seed${seed}.onnx`);
     if (saved?.fingerprint === run.fingerprint) {
       log(`reusing ${variant.id} seed ${seed}: ${path}`);
+      if (options.saveModels && !existsSync(modelPath(variant.id))) {
+        warn(`--save-models: ${variant.id} seed ${seed} was trained by an earlier run without it; no model file (delete ${path} to retrain)`);
+      }
       records.set(key(variant.id, seed), saved);
       byFingerprint.set(run.fingerprint, saved);
       continue;
@@ -261,6 +265,10 @@ export async function runAblation(options: AblationOptions, hooks: AblationHooks
       log(`${variant.id} seed ${seed} branches the same layers as ${same.variant}; reusing its training`);
       const copy = { ...same, variant: variant.id };
       writeTextFileAtomic(path, `${JSON.stringify(copy, null, 2)}\n`);
+      // Its files are the other variant's: a copy keeps every variant's files where the README says.
+      const reportOf = (id: string): string => join(runsDir, `${id}.seed${seed}.report.json`);
+      if (existsSync(reportOf(same.variant))) writePartsAtomic(reportOf(variant.id), [readFileSync(reportOf(same.variant))]);
+      if (options.saveModels && existsSync(modelPath(same.variant))) writePartsAtomic(modelPath(variant.id), [readFileSync(modelPath(same.variant))]);
       records.set(key(variant.id, seed), copy);
       toTrain--;
       continue;
@@ -269,7 +277,7 @@ export async function runAblation(options: AblationOptions, hooks: AblationHooks
       const record = await trainVariant(options, plan, variant, seed, run.fingerprint, train, log);
       writeTextFileAtomic(path, `${JSON.stringify(record.record, null, 2)}\n`);
       writeConflictReport(join(runsDir, `${variant.id}.seed${seed}.report.json`), record.report);
-      if (options.saveModels) saveModel(record.model, join(outDir, 'models', `${variant.id}.seed${seed}.onnx`));
+      if (options.saveModels) saveModel(record.model, modelPath(variant.id));
       records.set(key(variant.id, seed), record.record);
       byFingerprint.set(run.fingerprint, record.record);
       trainedSeconds.push(record.record.seconds);

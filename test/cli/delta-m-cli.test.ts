@@ -3,7 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { saveModel } from '../../src/onnx/index.js';
-import { writeMultiFashionMnist } from '../../src/data/multi-fashion-mnist.js';
+import { writeNpz } from '../../src/data/npz.js';
+import { randomTwoTaskArrays } from '../ablate/helpers.js';
 import type { TaskMetrics } from '../../src/train/evaluate.js';
 import { referenceModel } from '../../models/reference-models.js';
 import { cli } from './helpers.js';
@@ -17,7 +18,10 @@ let test = '';
 beforeAll(() => {
   saveModel(referenceModel('cnn').build({ opset: 17 }), model);
   writeFileSync(tasks, JSON.stringify(referenceModel('cnn').tasks));
-  ({ train, test } = writeMultiFashionMnist(p('data'), { limit: 128, seed: 0 }));
+  train = p('train.npz');
+  test = p('test.npz');
+  writeNpz(train, randomTwoTaskArrays(128, 1));
+  writeNpz(test, randomTwoTaskArrays(128, 2));
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
