@@ -112,7 +112,7 @@ function metricValue(metrics: readonly TaskMetrics[], column: MetricColumn): num
   return metrics.find((m) => m.task === column.task)?.[column.metric];
 }
 
-const BASE_COLUMNS = ['variant', 'kind', 'budget', 'S', 'seed', 'k', 'params', 'param_increase_pct', 'macs', 'mac_increase_pct'] as const;
+const BASE_COLUMNS = ['variant', 'kind', 'budget', 'S', 'seed', 'layers_branched', 'params', 'param_increase_pct', 'macs', 'mac_increase_pct'] as const;
 const TAIL_COLUMNS = [
   'delta_m_pct',
   'delta_m_std',
