@@ -4,7 +4,8 @@
  * - ONNX I/O and graph IR: loadModel, saveModel, Model, Graph, Node, Tensor, GraphBuilder
  * - Analysis: resolveTasks, analyzeModel, inferShapes
  * - Gradients: createGradientSession, GradientRegistry / createDefaultRegistry (rules)
- * - Search and training: runScan, createOptimizer, evaluateModel, reinitialize
+ * - Search and training: runScan, createOptimizer, evaluateModel, reinitialize, deltaM
+ * - Ablation: runAblation (Recon vs RSL/RSP/first-K/last-K), its table and renderers
  * - Rewrite: reconRewrite, rewrite, verify, selectLayers, CostModel
  * - Reports: ConflictReportBuilder, read/write, HTML/CSV/table renderers, compareReports, mergeReports
  * - Data: loadDataset, makeDataset, readNpz/writeNpz, Multi-Fashion+MNIST
@@ -48,6 +49,27 @@ export { runScan, withWeights, type ScanConfig, type ScanHooks, type ScanResult,
 export { createOptimizer, type Optimizer } from './conflict/optimizer.js';
 export { evaluateModel, formatMetrics, type TaskMetrics } from './train/evaluate.js';
 export { reinitialize } from './train/reinit.js';
+export { deltaM, meanMetrics, METRIC_DIRECTIONS, type DeltaM, type MetricDirection, type MetricName } from './train/delta-m.js';
+
+// Ablation: Recon's selection against its controls (RSL, RSP, first-K, last-K), trained and tabulated.
+export {
+  runAblation,
+  planAblation,
+  buildAblationVariants,
+  remainingConflict,
+  renderAblationCsv,
+  renderAblationText,
+  readAblationTable,
+  CONTROL_KINDS,
+  type AblationOptions,
+  type AblationHooks,
+  type AblationBudget,
+  type AblationVariant,
+  type AblationTable,
+  type AblationRow,
+  type AblationSummaryRow,
+  type ControlKind,
+} from './ablate/index.js';
 
 // Reports: build, read, write, render, compare, merge.
 export {

@@ -10,6 +10,7 @@ import { mergeCommand } from './commands/merge.js';
 import { dataCommand } from './commands/data.js';
 import { trainCommand } from './commands/train.js';
 import { runCommand } from './commands/run.js';
+import { ablateCommand } from './commands/ablate.js';
 import { doctorCommand } from './commands/doctor.js';
 
 /** Every subcommand, in the order `recon --help` lists them. */
@@ -25,5 +26,6 @@ export const COMMANDS: readonly Command[] = [
   dataCommand,
   trainCommand,
   runCommand,
+  ablateCommand,
   doctorCommand,
 ];

@@ -22,6 +22,7 @@ import { graphViewOf, readStepCosines } from '../../report/graph/load.js';
 import { cloneModel } from '../../autodiff/gradient-graph.js';
 import { reinitialize } from '../../train/reinit.js';
 import { evaluateModel, formatMetrics, type TaskMetrics } from '../../train/evaluate.js';
+import { deltaMOrWarn, type DeltaM } from '../../train/delta-m.js';
 import { numberOption, optionValue, type ParsedArgs } from '../args.js';
 import type { Command, CommandIO } from '../command.js';
 import { modelTasksAndData, RUNTIME_OPTIONS, TASK_OPTIONS } from './common.js';
@@ -94,6 +95,7 @@ export const runCommand: Command = {
 
     // 6. Optional: does it help? Train both from scratch with the same settings.
     let metrics: { original: TaskMetrics[]; recon: TaskMetrics[] } | undefined;
+    let delta: DeltaM | undefined;
     const evalPath = optionValue(args, 'eval');
     if (evalPath) {
       const test = loadDataset(evalPath);
@@ -113,6 +115,12 @@ export const runCommand: Command = {
         join(out, 'train-recon.json'),
       );
       metrics = { original, recon };
+      delta = deltaMOrWarn(recon, original, (m) => io.stderr(`warning: ${m}\n`));
+      if (delta)
+        writeTextFileAtomic(
+          join(out, 'delta-m.json'),
+          `${JSON.stringify({ baseline: 'train-original.json', model: 'train-recon.json', ...delta }, null, 2)}\n`,
+        );
     }
 
     const n = (v: number): string => v.toLocaleString('en-US');
@@ -125,6 +133,7 @@ export const runCommand: Command = {
       `MACs/sample ${n(cost.macsBefore)} → ${n(cost.macsAfter)} (+${cost.macIncreasePct.toFixed(2)}%)`,
       renderCompareText(comparison),
       ...(metrics ? [`test metrics, original:  ${formatMetrics(metrics.original)}`, `test metrics, rewritten: ${formatMetrics(metrics.recon)}`] : []),
+      ...(delta ? [`Δm% of the rewritten model against the original: ${delta.deltaPct.toFixed(2)} (negative = better)`] : []),
       '',
       `outputs in ${out}: model.recon.onnx, report.json, report-rewritten.json, compare.json, report.html (with the conflict graph)`,
     ];

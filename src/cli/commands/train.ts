@@ -6,6 +6,7 @@ import { analyzeModel } from '../../analysis/analyze.js';
 import { cloneModel } from '../../autodiff/gradient-graph.js';
 import { evaluateModel, formatMetrics, type TaskMetrics } from '../../train/evaluate.js';
 import { reinitialize } from '../../train/reinit.js';
+import { deltaMOrWarn, readMetricsFile } from '../../train/delta-m.js';
 import { writeConflictReport } from '../../report/io.js';
 import { runScan } from '../../conflict/scan.js';
 import { optionValue, type ParsedArgs } from '../args.js';
@@ -34,6 +35,7 @@ export const trainCommand: Command = {
     { name: 'training-output', value: 'file', description: 'where --keep-training-form writes (default <output>.training.onnx)' },
     { name: 'metrics', value: 'file', description: 'metrics JSON (default <output>.metrics.json)' },
     { name: 'report', value: 'file', description: 'also keep the conflict report of the training run' },
+    { name: 'baseline', value: 'metrics.json', description: "another training's metrics (e.g. the original model's): adds Δm% against it" },
     ...RUNTIME_OPTIONS,
   ],
   async run(args, io) {
@@ -62,6 +64,11 @@ export const trainCommand: Command = {
     const evalPath = optionValue(args, 'eval');
     const test = evalPath ? loadDataset(evalPath) : undefined;
     const every = Number(optionValue(args, 'eval-every') ?? 0);
+    const baselinePath = optionValue(args, 'baseline');
+    if (baselinePath && !test) throw new ReconError('--baseline needs --eval: Δm compares test metrics');
+    const baseline = baselinePath ? readMetricsFile(baselinePath) : undefined;
+    const otherTasks = baseline?.filter((m) => !tasks.some((t) => t.name === m.task)).map((m) => m.task) ?? [];
+    if (otherTasks.length > 0) throw new ReconError(`--baseline ${baselinePath} has task ${otherTasks.join(', ')}, which this model does not`);
     const history: { epoch: number; metrics: TaskMetrics[] }[] = [];
     const evaluate = async (epoch: number, current: () => typeof model): Promise<void> => {
       if (!test) return;
@@ -96,13 +103,14 @@ export const trainCommand: Command = {
     }
     const metricsPath = outputs.metrics;
     const final = history[history.length - 1]?.metrics;
+    const delta = final && baseline ? deltaMOrWarn(final, baseline, (m) => io.stderr(`warning: ${m}\n`)) : undefined;
     writeTextFileAtomic(
       metricsPath,
-      `${JSON.stringify({ schemaVersion: 1, model: path, output, trainingForm: outputs.trainingForm ?? null, settings: result.report.settings, reinit: args.flags.has('reinit'), partial: result.report.partial, history, final: final ?? null, losses: result.report.losses }, null, 2)}\n`,
+      `${JSON.stringify({ schemaVersion: 1, model: path, output, trainingForm: outputs.trainingForm ?? null, settings: result.report.settings, reinit: args.flags.has('reinit'), partial: result.report.partial, history, final: final ?? null, ...(delta ? { baseline: baselinePath, deltaM: delta } : {}), losses: result.report.losses }, null, 2)}\n`,
     );
     if (outputs.report) writeConflictReport(outputs.report, result.report);
     io.stdout(
-      `wrote ${output}${outputs.trainingForm ? `\ntraining form: ${outputs.trainingForm}` : ''}\nmetrics: ${metricsPath}${final ? `\nfinal: ${formatMetrics(final)}` : ''}\n`,
+      `wrote ${output}${outputs.trainingForm ? `\ntraining form: ${outputs.trainingForm}` : ''}\nmetrics: ${metricsPath}${final ? `\nfinal: ${formatMetrics(final)}` : ''}${delta ? `\nΔm% against ${baselinePath}: ${delta.deltaPct.toFixed(2)} (negative = better)` : ''}\n`,
     );
     return result.report.partial ? 130 : 0;
   },
