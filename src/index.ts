@@ -7,7 +7,8 @@
  * - Search and training: runScan, createOptimizer, evaluateModel, reinitialize, deltaM
  * - Ablation: runAblation (Recon vs RSL/RSP/first-K/last-K), its table and renderers
  * - Rewrite: reconRewrite, rewrite, verify, selectLayers, CostModel
- * - Reports: ConflictReportBuilder, read/write, HTML/CSV/table renderers, compareReports, mergeReports
+ * - Reports: ConflictReportBuilder, read/write, HTML/CSV/table/Markdown renderers, the graph view, compareReports, mergeReports
+ * - Training elsewhere: branchMapping (PyTorch module → per-task copies), checkTrainingReadiness, inferenceForm/trainingForm
  * - Data: loadDataset, makeDataset, readNpz/writeNpz, Multi-Fashion+MNIST
  */
 export { loadModel, type LoadOptions } from './onnx/load.js';
@@ -43,12 +44,15 @@ export { selectLayers, rankByScore, parseLayerList, resolveLayerNames, type Sele
 export { countMacs, countParameters, type ModelCost } from './rewrite/cost.js';
 export { readProvenance, PROVENANCE_KEY } from './rewrite/provenance.js';
 export type { RewriteSelection, RewriteResult, RewriteSummary, RewriteOptions, LayerRef, TaskRef } from './rewrite/types.js';
+export { branchMapping, type BranchMapping, type MappedInitializer, type TaskCopy } from './rewrite/mapping.js';
+export { checkTrainingReadiness, type ReadinessCheck, type TrainingReadiness } from './rewrite/training-readiness.js';
 
 // Search and training: the scan (Recon's search phase), optimizers, combination methods, evaluation.
 export { runScan, withWeights, type ScanConfig, type ScanHooks, type ScanResult, type ScanCheckpoint } from './conflict/scan.js';
 export { createOptimizer, type Optimizer } from './conflict/optimizer.js';
 export { evaluateModel, formatMetrics, type TaskMetrics } from './train/evaluate.js';
 export { reinitialize } from './train/reinit.js';
+export { inferenceForm, trainingForm, type ModelForm, type FormChange } from './train/model-forms.js';
 export { deltaM, meanMetrics, METRIC_DIRECTIONS, type DeltaM, type MetricDirection, type MetricName } from './train/delta-m.js';
 
 // Ablation: Recon's selection against its controls (RSL, RSP, first-K, last-K), trained and tabulated.
@@ -82,7 +86,20 @@ export {
   compareReports,
   renderCompareText,
   mergeReports,
+  renderMarkdownSummary,
+  buildGraphView,
+  layoutGraph,
+  paintGraph,
+  renderGraphSvgFile,
+  loadReportGraph,
+  readStepCosines,
   type ConflictReport,
+  type MarkdownOptions,
+  type ModelGraphView,
+  type GraphViewNode,
+  type GraphLayout,
+  type GraphPaint,
+  type StepCosines,
 } from './report/index.js';
 
 // Data sets.
