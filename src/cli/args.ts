@@ -1,5 +1,16 @@
 import { ReconError } from '../onnx/errors.js';
 
+/** What an option's value is; the validator checks it before the command runs. */
+export type ValueCheck =
+  | { kind: 'number'; min?: number; max?: number /** min itself not allowed */; above?: boolean; integer?: boolean }
+  | { kind: 'numbers'; min?: number; max?: number; integer?: boolean; above?: boolean }
+  /** A file the command reads. */
+  | { kind: 'input' }
+  /** A file the command writes; `stdout` allows `-`. */
+  | { kind: 'output'; stdout?: boolean }
+  /** A folder the command writes into (created if missing). */
+  | { kind: 'output-dir' };
+
 export interface OptionSpec {
   name: string;
   /** Takes a value (`--name value` or `--name=value`); otherwise a boolean flag. */
@@ -7,12 +18,26 @@ export interface OptionSpec {
   description: string;
   /** May be given several times (values collected in order). */
   repeatable?: boolean;
+  /** Checked before the command runs (src/cli/validate.ts). */
+  check?: ValueCheck;
+}
+
+/** A path the command reads or writes, as the user gave it. */
+export interface PathRole {
+  /** How the user gave it: `--json`, `-o`, `the model`. */
+  shown: string;
+  path: string;
 }
 
 export interface ParsedArgs {
   positionals: string[];
   options: Map<string, string[]>;
   flags: Set<string>;
+  /**
+   * The declared input and output files (set by the CLI before the command runs), so that loading
+   * a model can also refuse outputs that alias its external-data files.
+   */
+  paths?: { inputs: PathRole[]; outputs: PathRole[]; allow: (output: PathRole, input: PathRole) => boolean };
 }
 
 /** Minimal GNU-style parser: the commands' flags are few and explicit, so no dependency is needed. */

@@ -1,4 +1,10 @@
-import type { OptionSpec, ParsedArgs } from './args.js';
+import type { OptionSpec, ParsedArgs, PathRole } from './args.js';
+
+/** A positional argument: a file the command reads (checked for aliasing) or a plain value. */
+export interface PositionalSpec {
+  name: string;
+  kind: 'input' | 'value';
+}
 
 /** One `recon` subcommand: a thin layer that parses flags and calls the library. */
 export interface Command {
@@ -6,6 +12,12 @@ export interface Command {
   summary: string;
   usage: string;
   options: OptionSpec[];
+  /** Positional arguments in order; more than these is an error (unless `variadic`). */
+  positionals?: PositionalSpec[];
+  /** Any number of further positionals of this kind (e.g. the reports `merge` joins). */
+  variadic?: PositionalSpec;
+  /** Output/input pairs this command may alias on purpose (rewrite --force). */
+  allowAlias?: (args: ParsedArgs, output: PathRole, input: PathRole) => boolean;
   run(args: ParsedArgs, io: CommandIO): Promise<number>;
 }
 

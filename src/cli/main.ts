@@ -2,8 +2,9 @@
 import { fileURLToPath } from 'node:url';
 import { realpathSync } from 'node:fs';
 import { isReconError } from '../onnx/errors.js';
-import { formatHelp, parseArgs } from './args.js';
+import { formatHelp, parseArgs, type PathRole } from './args.js';
 import { COMMON_OPTIONS, type Command, type CommandIO } from './command.js';
+import { checkNoAliasing, declaredPaths, validateDeclared } from './validate.js';
 import { COMMANDS } from './registry.js';
 
 const VERSION = '0.1.0';
@@ -45,6 +46,12 @@ export async function runCli(argv: readonly string[], io: CommandIO): Promise<nu
   }
   try {
     const args = parseArgs(rest, [...command.options, ...COMMON_OPTIONS], command.name);
+    // Everything the specs declare is checked before any work: numbers, writable outputs, aliasing.
+    validateDeclared(command, args);
+    const declared = declaredPaths(command, args);
+    const allow = (output: PathRole, input: PathRole): boolean => command.allowAlias?.(args, output, input) ?? false;
+    checkNoAliasing(declared.inputs, declared.outputs, allow);
+    args.paths = { ...declared, allow };
     return await command.run(args, io);
   } catch (e) {
     if (debug) io.stderr(`${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);

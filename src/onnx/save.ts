@@ -1,19 +1,23 @@
-import { closeSync, openSync, renameSync, rmSync, writeSync, writeFileSync } from 'node:fs';
-import { temporaryPathFor } from '../util/atomic-write.js';
-import { basename, dirname, resolve } from 'node:path';
+import { createHash } from 'node:crypto';
+import { closeSync, existsSync, openSync, rmSync } from 'node:fs';
+import { commitRemove, commitRename, temporaryPathFor, writeAll } from '../util/atomic-write.js';
+import { loadModel } from './load.js';
+import { basename, dirname, join, resolve } from 'node:path';
 import { proto } from './proto.js';
 import type { Model } from './model.js';
 import type { Tensor } from './tensor.js';
 
 export interface SaveOptions {
   /**
-   * Move every initializer of at least this many bytes into one external data file
-   * `<model file name>.data` next to the model. Tensors that were external when loaded stay
-   * external regardless. Models whose inline tensors would pass protobuf's 2 GB limit are always
-   * written with external data.
+   * Move every initializer of at least this many bytes into one external data file next to the
+   * model. Tensors that were external when loaded stay external regardless. Models whose inline
+   * tensors would pass protobuf's 2 GB limit are always written with external data.
    */
   externalDataThreshold?: number;
-  /** Name of the external data file, relative to the model's folder. */
+  /**
+   * Name of the external data file, relative to the model's folder. Default
+   * `<model file name>.<digest>.data`, named by its content (see saveModel).
+   */
   externalDataLocation?: string;
 }
 
@@ -26,57 +30,87 @@ export function serializeModel(model: Model): Uint8Array {
   return proto.ModelProto.encode(model.toProto()).finish();
 }
 
+/** External data files the model now at `path` reads that were written for it (`<name>.data`, `<name>.<digest>.data`). */
+function ownedDataFiles(path: string): string[] {
+  if (!existsSync(path)) return [];
+  const own = new RegExp(`^${basename(path).replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}(\\.[0-9a-f]{16})?\\.data$`);
+  try {
+    const previous = loadModel(path);
+    const files = new Set<string>();
+    for (const t of previous.graph.initializers.values()) {
+      const file = t.externalSource?.path;
+      if (file && dirname(file) === dirname(path) && own.test(basename(file))) files.add(file);
+    }
+    return [...files];
+  } catch {
+    return []; // not a readable model: nothing of ours to clean up
+  }
+}
+
 /**
- * Writes a model (and its external data file, if any) atomically: both go to temporary files
- * that are renamed into place only once everything is written.
+ * Writes a model and its external data so that no kill leaves a model paired with another
+ * version's data: the data goes to a new file named by its content digest
+ * (`<model>.<16 hex digits>.data`), renamed into place first — no existing model refers to that
+ * name unless it holds the very same bytes — then the model is renamed over the old one, and only
+ * then the data file the old model used is removed. Readers see the old pair or the new pair.
  */
 export function saveModel(model: Model, path: string, options: SaveOptions = {}): void {
   const target = resolve(path);
   const dir = dirname(target);
-  const location = options.externalDataLocation ?? `${basename(target)}.data`;
-  const dataPath = resolve(dir, location);
   const tensors = [...model.graph.initializers.values()];
   const inlineBytes = tensors.reduce((n, t) => n + (t.externalSource ? 0 : t.byteLength), 0);
   const threshold = options.externalDataThreshold ?? (inlineBytes > PROTOBUF_LIMIT ? 1024 : Infinity);
   const goesExternal = (t: Tensor): boolean => t.dtype !== 'string' && (t.externalSource !== undefined || t.byteLength >= threshold);
-
-  // A tensor still backed by the file we are about to replace must be read first.
-  for (const t of tensors) if (t.externalSource?.path === dataPath) t.rawBytes();
+  const external = tensors.filter(goesExternal);
+  // Bytes still backed by files this save may remove or replace are read now.
+  for (const t of external) t.rawBytes();
+  const previousData = ownedDataFiles(target);
 
   const tmpModel = temporaryPathFor(target);
-  const tmpData = temporaryPathFor(dataPath);
-  const external = tensors.filter(goesExternal);
+  const tmpData = temporaryPathFor(join(dir, `${basename(target)}.data`));
+  let location: string | undefined;
   try {
     const placement = new Map<Tensor, number>();
     if (external.length > 0) {
+      const digest = createHash('sha256');
       const fd = openSync(tmpData, 'w');
       try {
         let offset = 0;
         for (const t of external) {
           const pad = (ALIGNMENT - (offset % ALIGNMENT)) % ALIGNMENT;
           if (pad > 0) {
-            writeSync(fd, new Uint8Array(pad));
+            writeAll(fd, new Uint8Array(pad));
+            digest.update(new Uint8Array(pad));
             offset += pad;
           }
           placement.set(t, offset);
           const bytes = t.rawBytes();
-          writeSync(fd, bytes);
+          writeAll(fd, bytes);
+          digest.update(bytes);
           offset += bytes.byteLength;
         }
       } finally {
         closeSync(fd);
       }
+      location = options.externalDataLocation ?? `${basename(target)}.${digest.digest('hex').slice(0, 16)}.data`;
+      commitRename(tmpData, resolve(dir, location));
     }
     const graph = model.graph.toProto((t) => {
       const offset = placement.get(t);
-      return offset === undefined ? t.toProto() : t.toProto({ location, offset });
+      return offset === undefined || location === undefined ? t.toProto() : t.toProto({ location, offset });
     });
-    writeFileSync(tmpModel, proto.ModelProto.encode(model.toProto(graph)).finish());
-    if (external.length > 0) renameSync(tmpData, dataPath);
-    renameSync(tmpModel, target);
+    const fd = openSync(tmpModel, 'w');
+    try {
+      writeAll(fd, proto.ModelProto.encode(model.toProto(graph)).finish());
+    } finally {
+      closeSync(fd);
+    }
+    commitRename(tmpModel, target);
   } catch (e) {
     rmSync(tmpModel, { force: true });
     rmSync(tmpData, { force: true });
     throw e;
   }
+  const current = location === undefined ? undefined : resolve(dir, location);
+  for (const old of previousData) if (old !== current) commitRemove(old);
 }

@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { ReconError } from '../onnx/errors.js';
 import { closestNames } from './edit-distance.js';
 
@@ -103,17 +103,26 @@ export function resolveLayerNames(requested: readonly string[], available: reado
   return [...new Set(requested)];
 }
 
+/** A layer-list file: a regular file of at most 1 MiB (not a pipe or a device that never ends). */
+function readLayerListFile(path: string): string {
+  const s = statSync(path);
+  if (!s.isFile()) throw new ReconError(`layer list ${path} is not a regular file`);
+  if (s.size > 1 << 20) throw new ReconError(`layer list ${path} has ${s.size} bytes; a list of layer names is far smaller`);
+  return readFileSync(path, 'utf8');
+}
+
 /**
  * Layer names from `a,b,c` or `@file` (names separated by commas or newlines; `#` starts a
  * comment). An empty list is an error.
  */
-export function parseLayerList(spec: string, readFile: (path: string) => string = (p) => readFileSync(p, 'utf8')): string[] {
+export function parseLayerList(spec: string, readFile: (path: string) => string = readLayerListFile): string[] {
   let text = spec;
   if (spec.startsWith('@')) {
     const path = spec.slice(1);
     try {
       text = readFile(path);
     } catch (e) {
+      if (e instanceof ReconError) throw e;
       throw new ReconError(`cannot read layer list ${path} (${(e as NodeJS.ErrnoException).code ?? String(e)})`);
     }
   }

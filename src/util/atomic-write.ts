@@ -1,9 +1,27 @@
-import { closeSync, openSync, renameSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, openSync, renameSync, rmSync, unlinkSync, writeSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 
 // A single write() call may write less than asked for large buffers; keep each call well below 2 GiB.
 const MAX_WRITE_CHUNK = 1 << 30;
+
+/**
+ * Fault injection for tests: called before every rename and removal that commits an output, so a
+ * test can stop a multi-file write at each step (as a kill would) and check what is on disk.
+ */
+export const commitHooks: { beforeCommit?: (step: 'rename' | 'remove', path: string) => void } = {};
+
+/** Renames a finished temporary file into place (the commit point of an output). */
+export function commitRename(from: string, to: string): void {
+  commitHooks.beforeCommit?.('rename', to);
+  renameSync(from, to);
+}
+
+/** Removes a file an output no longer needs (e.g. a replaced model's old external data). */
+export function commitRemove(path: string): void {
+  commitHooks.beforeCommit?.('remove', path);
+  rmSync(path, { force: true });
+}
 
 /** A temporary name next to `path`, so the final rename stays on one file system. */
 export function temporaryPathFor(path: string): string {
@@ -32,7 +50,7 @@ export function writeFileAtomic(path: string, write: (fd: number) => void): void
     } finally {
       closeSync(fd);
     }
-    renameSync(temporary, path);
+    commitRename(temporary, path);
   } catch (error) {
     try {
       unlinkSync(temporary);

@@ -138,9 +138,9 @@ describe('recon ablate', () => {
     const cases: [string[], RegExp][] = [
       [['--top-k', '2', '--k', '3'], /exactly one of --top-k/],
       [['--top-k', '7'], /from 1 to 6/],
-      [['--k', '2,0'], /--k takes integers >= 1/],
+      [['--k', '2,0'], /--k must be an integer ≥ 1, got "0"/],
       [['--top-k', '2', '--controls', 'rsl,best'], /--controls takes rsl, rsp, first, last; got "best"/],
-      [['--top-k', '2', '--seeds', '0,x'], /--seeds takes integers >= 0/],
+      [['--top-k', '2', '--seeds', '0,x'], /--seeds must be an integer ≥ 0 and ≤ 4294967295, got "x"/],
       [['--top-k', '2', '--seeds', '1,1'], /seed is repeated/],
       [['--top-k', '2', '--S', '0.5'], /no scores for S=0.5/],
       [['--param-budget', '-3'], /positive parameter counts or percentages/],

@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -7,6 +7,7 @@ import { readNpy } from '../../src/data/npy.js';
 import { readNpz, writeNpz } from '../../src/data/npz.js';
 import { cosineFromGram } from '../../src/conflict/gram.js';
 import { referenceModel } from '../../models/reference-models.js';
+import { safeFileName } from '../../src/cli/commands/grads.js';
 import { cli } from './helpers.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'recon-grads-'));
@@ -65,5 +66,35 @@ describe('recon grads', () => {
     const wrongType = await cli('grads', model, '--data', join(dir, 'x.txt'));
     expect(wrongType.stderr).toMatch(/unsupported file type "\.txt"/);
     expect(existsSync(join(dir, 'dump2'))).toBe(false);
+  });
+
+  it('--dump-grads keeps hostile task names inside the folder; --batch-size beyond the data is refused', async () => {
+    const spec = join(dir, 'hostile.tasks.json');
+    writeFileSync(
+      spec,
+      JSON.stringify({
+        tasks: [
+          { name: '../../escaped', output: 'T1', loss: 'cross_entropy', target: 'T1_target' },
+          { name: '..', output: 'T2', loss: 'cross_entropy', target: 'T2_target' },
+        ],
+      }),
+    );
+    const dump = join(dir, 'sub', 'dump');
+    const r = await cli('grads', model, '--tasks', spec, '--data', batch, '--dump-grads', dump);
+    expect(r.code, r.stderr).toBe(0);
+    expect(existsSync(join(dir, 'escaped'))).toBe(false);
+    expect(existsSync(join(dir, 'sub', 'escaped'))).toBe(false);
+    const written = readdirSync(dump).sort();
+    expect(written).toHaveLength(2);
+    for (const name of written) {
+      expect(name).toMatch(/^[A-Za-z0-9._~-]+$/);
+      expect(name).not.toMatch(/^\.+$/);
+      expect(readdirSync(join(dump, name))).toContain('fc1.weight.npy');
+    }
+    expect(safeFileName('a/b')).not.toBe(safeFileName('a_b'));
+    const rows = (readNpz(batch).get('input')!.dims[0] as number) + 1;
+    const tooMany = await cli('grads', model, '--task', 'T1', '--task', 'T2', '--data', batch, '--batch-size', String(rows));
+    expect(tooMany.code).toBe(1);
+    expect(tooMany.stderr).toMatch(new RegExp(`--batch-size ${rows} is more than the ${rows - 1} rows`));
   });
 });

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -96,24 +97,40 @@ describe('external data', () => {
     rmSync(join(dir, 'ext'), { recursive: true, force: true });
     mkdirSync(join(dir, 'ext'));
     saveModel(model, path, { externalDataThreshold: 256 });
-    expect(existsSync(`${path}.data`)).toBe(true);
-    expect(readdirSync(join(dir, 'ext')).sort()).toEqual(['cnn.onnx', 'cnn.onnx.data']);
+    // The data file is named by the sha256 of its bytes (first 16 hex digits), computed here.
+    const files = readdirSync(join(dir, 'ext')).sort();
+    expect(files).toHaveLength(2);
+    expect(files[0]).toBe('cnn.onnx');
+    const dataFile = join(dir, 'ext', files[1]!);
+    const digest = createHash('sha256').update(readFileSync(dataFile)).digest('hex').slice(0, 16);
+    expect(files[1]).toBe(`cnn.onnx.${digest}.data`);
     const loaded = loadModel(path);
     const external = [...loaded.graph.initializers.values()].filter((t) => t.externalSource);
     expect(external.length).toBeGreaterThan(0);
     for (const t of loaded.graph.initializers.values()) expect(t.externalSource !== undefined).toBe(t.byteLength >= 256);
     expect(tensorsOf(loaded)).toEqual(tensorsOf(model));
     // The model file itself stays small: the bytes live in the data file.
-    expect(statSync(path).size).toBeLessThan(statSync(`${path}.data`).size);
+    expect(statSync(path).size).toBeLessThan(statSync(dataFile).size);
 
     // Saving a model loaded with external data elsewhere keeps it external and valid.
     const copy = join(dir, 'ext', 'copy.onnx');
     saveModel(loaded, copy);
-    expect(existsSync(`${copy}.data`)).toBe(true);
+    expect(existsSync(`${copy}.${digest}.data`)).toBe(true);
     expect(tensorsOf(loadModel(copy))).toEqual(tensorsOf(model));
     // Overwriting the model it was loaded from (same data file) must not corrupt it.
     saveModel(loadModel(path), path);
     expect(tensorsOf(loadModel(path))).toEqual(tensorsOf(model));
+    // Overwriting it with other weights: a new data file, the old one removed after the switch.
+    const changed = loadModel(path);
+    const first = [...changed.graph.initializers.values()].find((t) => t.byteLength >= 256)!;
+    const values = Float32Array.from(first.data('float32'));
+    values[0] = values[0]! + 1;
+    changed.graph.initializers.set(first.name, Tensor.fromArray(first.name, 'float32', first.dims.slice(), values));
+    saveModel(changed, path);
+    const after = readdirSync(join(dir, 'ext')).filter((f) => f.startsWith('cnn.onnx.'));
+    expect(after).toHaveLength(1);
+    expect(after[0]).not.toBe(files[1]);
+    expect(loadModel(path).graph.initializers.get(first.name)!.data('float32')).toEqual(values);
   });
 
   it('names the tensor and file when external data is missing or too short', () => {
@@ -123,9 +140,10 @@ describe('external data', () => {
     b.output(b.op1('Add', [x, 'big']), 'float32', [1024]);
     const path = join(dir, 'missing.onnx');
     saveModel(b.model(17), path, { externalDataThreshold: 1 });
-    rmSync(`${path}.data`);
-    expect(() => loadModel(path)).toThrow(/tensor "big": external data file not found: .*missing\.onnx\.data/);
-    writeFileSync(`${path}.data`, new Uint8Array(10));
+    const data = [...loadModel(path).graph.initializers.values()][0]!.externalSource!.path;
+    rmSync(data);
+    expect(() => loadModel(path)).toThrow(/tensor "big": external data file not found: .*missing\.onnx\.[0-9a-f]{16}\.data/);
+    writeFileSync(data, new Uint8Array(10));
     expect(() => loadModel(path)).toThrow(/tensor "big": external data .* has 10 bytes, needs offset 0 \+ length 4096/);
   });
 });

@@ -5,16 +5,22 @@ import { resolveTasks, type TaskSpec } from '../../analysis/task-spec.js';
 import type { DeviceSpec } from '../../runtime/session.js';
 import { listOption, optionValue, type OptionSpec, type ParsedArgs } from '../args.js';
 import type { CommandIO } from '../command.js';
+import { checkNoAliasing, checkOutputFile } from '../validate.js';
 
 export const TASK_OPTIONS: OptionSpec[] = [
-  { name: 'tasks', value: 'spec.json', description: 'task spec file ({"tasks":[{"name","output","loss","target","weight","ignoreIndex"}]})' },
+  {
+    name: 'tasks',
+    check: { kind: 'input' },
+    value: 'spec.json',
+    description: 'task spec file ({"tasks":[{"name","output","loss","target","weight","ignoreIndex"}]})',
+  },
   { name: 'task', value: 'NAME[:LOSS]', description: 'a task by output name; target NAME_target (repeatable)', repeatable: true },
   { name: 'outputs', value: 'a,b', description: 'graph outputs as tasks with cross_entropy loss' },
 ];
 
 export const RUNTIME_OPTIONS: OptionSpec[] = [
   { name: 'device', value: 'cpu|cuda[:id]|auto', description: 'execution provider (default cpu)' },
-  { name: 'threads', value: 'N', description: 'onnxruntime intra-op threads (default: onnxruntime decides)' },
+  { name: 'threads', check: { kind: 'number', integer: true, min: 1 }, value: 'N', description: 'onnxruntime intra-op threads (default: onnxruntime decides)' },
   { name: 'opt-level', value: 'disabled|basic|extended|all', description: 'onnxruntime graph optimisation level (default all)' },
   { name: 'bn', value: 'train|eval', description: 'BatchNormalization statistics: batch (train) or running (eval)' },
 ];
@@ -22,7 +28,35 @@ export const RUNTIME_OPTIONS: OptionSpec[] = [
 export function loadModelArg(args: ParsedArgs, io: CommandIO, usage: string): { path: string; model: Model } {
   const path = args.positionals[0];
   if (!path) throw new ReconError(`missing model file (usage: ${usage})`);
-  return { path, model: loadModel(path, { onWarning: (m) => io.stderr(`warning: ${m}\n`) }) };
+  const model = loadModel(path, { onWarning: (m) => io.stderr(`warning: ${m}\n`) });
+  refuseExternalDataOutputs(args, path, model);
+  return { path, model };
+}
+
+/** The files a model's external tensors are read from. */
+export function externalDataFiles(model: Model): string[] {
+  const files = new Set<string>();
+  for (const t of model.graph.initializers.values()) if (t.externalSource) files.add(t.externalSource.path);
+  return [...files];
+}
+
+/** No declared output may replace one of the loaded model's external-data files. */
+export function refuseExternalDataOutputs(args: ParsedArgs, modelPath: string, model: Model): void {
+  if (!args.paths) return;
+  const data = externalDataFiles(model).map((path) => ({ shown: `the external data of ${modelPath}:`, path }));
+  checkNoAliasing(data, args.paths.outputs, args.paths.allow);
+  args.paths.inputs.push(...data);
+}
+
+/**
+ * An output the command derives itself (a default name, a sidecar): writable, and neither an
+ * input (model, external data, data, spec) nor another output.
+ */
+export function checkDerivedOutput(args: ParsedArgs, shown: string, path: string): void {
+  checkOutputFile(path, shown);
+  if (!args.paths) return;
+  const role = { shown, path };
+  checkNoAliasing(args.paths.inputs, [...args.paths.outputs.filter((o) => o.path !== path), role], args.paths.allow);
 }
 
 /** The model (first positional argument), its tasks and the required `--data` file. */

@@ -8,10 +8,21 @@ export const dataCommand: Command = {
   name: 'data',
   summary: 'Build a bundled dataset: multi-fashion-mnist (Multi-Fashion+MNIST, 36×36, T1 digit, T2 fashion item).',
   usage: 'recon data multi-fashion-mnist -o data/ [--limit N] [--seed n]',
+  positionals: [{ name: 'the dataset name', kind: 'value' }],
   options: [
-    { name: 'output', value: 'dir', description: 'folder for train.npz and test.npz (-o works too)' },
-    { name: 'limit', value: 'N', description: 'only the first N images of each split (same images as the full build)' },
-    { name: 'seed', value: 'n', description: 'seed of the pairing and the shifts (default 0)' },
+    { name: 'output', check: { kind: 'output-dir' }, value: 'dir', description: 'folder for train.npz and test.npz (-o works too)' },
+    {
+      name: 'limit',
+      check: { kind: 'number', integer: true, min: 1 },
+      value: 'N',
+      description: 'only the first N images of each split (same images as the full build)',
+    },
+    {
+      name: 'seed',
+      check: { kind: 'number', integer: true, min: 0, max: 4294967295 },
+      value: 'n',
+      description: 'seed of the pairing and the shifts (default 0)',
+    },
   ],
   async run(args, io) {
     const name = args.positionals[0];

@@ -15,16 +15,23 @@ export const doctorCommand: Command = {
   name: 'doctor',
   summary: 'Which onnxruntime execution providers work on this machine, and for those that do not, why and how to fix it.',
   usage: 'recon doctor [--require cuda] | recon doctor --graph model.onnx [--tasks spec.json] [--bn train|eval] [--training]',
+  positionals: [],
   options: [
     { name: 'require', value: 'cpu|cuda', description: 'exit 1 unless this provider works' },
     {
       name: 'graph',
+      check: { kind: 'input' },
       value: 'model.onnx',
       description: "forecast, without a GPU, which nodes of the model's gradient graph the CUDA provider leaves to the CPU; exit 1 on an unexpected fallback",
     },
     ...TASK_OPTIONS,
     { name: 'bn', value: 'train|eval', description: 'with --graph: BatchNormalization statistics as in grads/scan (default train)' },
-    { name: 'batch-size', value: 'N', description: 'with --graph: rows of the synthetic batch that fixes the shapes (default 2)' },
+    {
+      name: 'batch-size',
+      check: { kind: 'number', integer: true, min: 1 },
+      value: 'N',
+      description: 'with --graph: rows of the synthetic batch that fixes the shapes (default 2)',
+    },
     {
       name: 'training',
       description: 'with --graph: the graph of a training scan (every parameter a loss reaches fed as an input) instead of grads/static scans',

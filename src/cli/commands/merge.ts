@@ -9,7 +9,9 @@ export const mergeCommand: Command = {
   name: 'merge',
   summary: 'Join the reports of a static scan split with --shard i/n into one report.',
   usage: 'recon merge shard1.json shard2.json ... -o report.json',
-  options: [{ name: 'output', value: 'report.json', description: 'merged report (-o works too)' }],
+  positionals: [],
+  variadic: { name: 'a shard report', kind: 'input' },
+  options: [{ name: 'output', check: { kind: 'output' }, value: 'report.json', description: 'merged report (-o works too)' }],
   async run(args, io) {
     if (args.positionals.length < 1) throw new ReconError(`no reports given (usage: ${this.usage})`);
     const output = optionValue(args, 'output');

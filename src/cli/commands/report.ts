@@ -18,25 +18,37 @@ export const reportCommand: Command = {
   summary: 'Render a conflict report: ranking table, CSV, Markdown, the conflict graph as SVG, and a self-contained HTML page with charts.',
   usage:
     'recon report report.json [--model model.onnx] [--top 25] [--S s] [--csv out.csv] [--html out.html] [--graph-svg out.svg] [--before original.json] [--format table|recon-json|md] [-o out]',
+  positionals: [{ name: 'the report', kind: 'input' }],
   options: [
-    { name: 'top', value: 'N', description: 'rows of the ranking table and highlighted layers (default 25)' },
-    { name: 'S', value: 's', description: "rank by this S (default: the report's first); with --record-steps data any S works" },
-    { name: 'csv', value: 'file', description: 'write one row per layer and S as CSV' },
-    { name: 'html', value: 'file', description: 'write a single self-contained HTML page (no network needed)' },
-    { name: 'graph-svg', value: 'file', description: 'write the model graph coloured by conflict score as a standalone SVG' },
+    { name: 'top', check: { kind: 'number', integer: true, min: 1 }, value: 'N', description: 'rows of the ranking table and highlighted layers (default 25)' },
+    {
+      name: 'S',
+      check: { kind: 'number', min: -1, max: 1 },
+      value: 's',
+      description: "rank by this S (default: the report's first); with --record-steps data any S works",
+    },
+    { name: 'csv', check: { kind: 'output' }, value: 'file', description: 'write one row per layer and S as CSV' },
+    { name: 'html', check: { kind: 'output' }, value: 'file', description: 'write a single self-contained HTML page (no network needed)' },
+    { name: 'graph-svg', check: { kind: 'output' }, value: 'file', description: 'write the model graph coloured by conflict score as a standalone SVG' },
     {
       name: 'model',
+      check: { kind: 'input' },
       value: 'model.onnx',
       description: 'the scanned model, for the graph view (default: the path the report records, if it exists)',
     },
-    { name: 'before', value: 'report.json', description: 'scan of the original model: adds the before/after conflict-occurrence comparison' },
+    {
+      name: 'before',
+      check: { kind: 'input' },
+      value: 'report.json',
+      description: 'scan of the original model: adds the before/after conflict-occurrence comparison',
+    },
     {
       name: 'format',
       value: 'table|recon-json|md',
       description:
         "what goes to stdout (or -o): the ranking table (default), Recon's {layer: count} JSON at one S (its scripts/cal_conflict_scores.py format), or a Markdown summary for pull requests",
     },
-    { name: 'output', value: 'file', description: 'write the --format output to this file instead of stdout' },
+    { name: 'output', check: { kind: 'output' }, value: 'file', description: 'write the --format output to this file instead of stdout' },
   ],
   async run(args, io) {
     const path = args.positionals[0];

@@ -15,7 +15,7 @@ import type { Model } from '../../onnx/model.js';
 import { readConflictReport } from '../../report/io.js';
 import { optionValue } from '../args.js';
 import type { Command, CommandIO } from '../command.js';
-import { loadModelArg, TASK_OPTIONS, tasksArg } from './common.js';
+import { checkDerivedOutput, loadModelArg, TASK_OPTIONS, tasksArg } from './common.js';
 import type { ParsedArgs } from '../args.js';
 
 export const rewriteCommand: Command = {
@@ -23,20 +23,29 @@ export const rewriteCommand: Command = {
   summary: 'Make chosen shared layers task-specific (Recon) and write a model that computes the same outputs.',
   usage:
     'recon rewrite model.onnx (--layers a,b | --layers @file.txt | --scores report.json [--top-k K | --max-param-increase P% | --max-flop-increase P%]) [-o out.onnx]',
+  // --force: the model may be rewritten in place (its old external data is replaced after the new is written).
+  allowAlias: (args, output, input) =>
+    args.flags.has('force') && output.shown === '-o' && (input.shown === 'the model' || input.shown.startsWith('the external data of')),
+  positionals: [{ name: 'the model', kind: 'input' }],
   options: [
     ...TASK_OPTIONS,
     { name: 'layers', value: 'a,b|@file', description: 'layers to branch, by name (as recon inspect shows them)' },
-    { name: 'scores', value: 'report.json', description: 'a conflict report from recon scan: rank layers by their S-conflict score' },
-    { name: 'S', value: 's', description: "which S of the report ranks the layers (default: the report's first)" },
-    { name: 'top-k', value: 'K', description: 'branch the K highest-scoring layers' },
+    { name: 'scores', check: { kind: 'input' }, value: 'report.json', description: 'a conflict report from recon scan: rank layers by their S-conflict score' },
+    { name: 'S', check: { kind: 'number', min: -1, max: 1 }, value: 's', description: "which S of the report ranks the layers (default: the report's first)" },
+    { name: 'top-k', check: { kind: 'number', integer: true, min: 1 }, value: 'K', description: 'branch the K highest-scoring layers' },
     { name: 'max-param-increase', value: 'P%', description: 'greedy in score order while parameters grow by at most P%' },
     { name: 'max-flop-increase', value: 'P%', description: 'greedy in score order while multiply-accumulates grow by at most P%' },
-    { name: 'output', value: 'out.onnx', description: 'output model (default: <model>.recon.onnx); -o works too' },
+    { name: 'output', check: { kind: 'output' }, value: 'out.onnx', description: 'output model (default: <model>.recon.onnx); -o works too' },
     { name: 'force', description: 'allow the output path to equal the input path' },
     { name: 'no-verify', description: 'skip running both models to check the outputs are equal' },
-    { name: 'tolerance', value: 't', description: 'verification tolerance, relative to max(1, max|output|) (default 1e-5)' },
-    { name: 'json', value: 'file', description: 'write the rewrite summary as JSON' },
-    { name: 'external-data-threshold', value: 'bytes', description: 'store tensors of at least this size in <out>.data' },
+    { name: 'tolerance', check: { kind: 'number', min: 0 }, value: 't', description: 'verification tolerance, relative to max(1, max|output|) (default 1e-5)' },
+    { name: 'json', check: { kind: 'output' }, value: 'file', description: 'write the rewrite summary as JSON' },
+    {
+      name: 'external-data-threshold',
+      check: { kind: 'number', integer: true, min: 0 },
+      value: 'bytes',
+      description: 'store tensors of at least this size in <out>.data',
+    },
   ],
   async run(args, io) {
     const { path, model } = loadModelArg(args, io, this.usage);
@@ -45,6 +54,7 @@ export const rewriteCommand: Command = {
     if (resolve(output) === resolve(path) && !args.flags.has('force')) {
       throw new ReconError(`output ${output} is the input model; choose another -o or pass --force`);
     }
+    checkDerivedOutput(args, '-o', output);
     const analysis = analyzeModel(model, tasks);
     const { layers, provenance } = await chooseLayers(args, model, analysis);
     const result = await reconRewrite(model, tasks, layers, { analysis, provenance });
@@ -77,7 +87,20 @@ async function chooseLayers(
   const explicit = optionValue(args, 'layers');
   const scores = optionValue(args, 'scores');
   if (explicit && scores) throw new ReconError('give either --layers or --scores, not both');
-  if (explicit) return { layers: parseLayerList(explicit), provenance: { selection: { rule: 'explicit', layers: parseLayerList(explicit) } } };
+  if (explicit) {
+    const layers = parseLayerList(explicit);
+    if (explicit.startsWith('@')) {
+      // A file's unknown lines are not echoed: --layers @FILE must not print any file's content.
+      const known = new Set(analysis.layers.map((l) => l.name));
+      const unknown = layers.filter((n) => !known.has(n));
+      if (unknown.length > 0) {
+        throw new ReconError(
+          `layer list ${explicit.slice(1)}: ${unknown.length} of ${layers.length} names are not layers of this model (recon inspect lists them)`,
+        );
+      }
+    }
+    return { layers, provenance: { selection: { rule: 'explicit', layers } } };
+  }
   if (!scores) throw new ReconError('choose layers with --layers a,b or --scores report.json --top-k K');
   const known = new Map(analysis.layers.map((l) => [l.name, l]));
   const { scored, S } = readScores(scores, optionValue(args, 'S'));

@@ -12,26 +12,36 @@ import { writeConflictReport } from '../../report/io.js';
 import type { ConflictReport } from '../../report/schema.js';
 import { ELEMENTWISE_METHODS, isMethodName, METHOD_NAMES, parseMethodOptions, type MethodOptionValues } from '../../conflict/method-registry.js';
 import { renderRankingTable } from '../../report/table.js';
-import { listOption, numberOption, optionValue, type ParsedArgs } from '../args.js';
+import { listOption, numberOption, optionValue, type OptionSpec, type ParsedArgs } from '../args.js';
 import type { Command, CommandIO } from '../command.js';
 import { ProgressBar } from '../progress.js';
 import { bnArg, modelTasksAndData, RUNTIME_OPTIONS, runtimeArgs, TASK_OPTIONS } from './common.js';
 
 export const DEFAULT_S = [0, -0.02, -0.05, -0.1];
 
-export const SCAN_OPTIONS = [
-  { name: 'data', value: 'train.npz', description: 'training data: model inputs and task targets, batch on axis 0' },
-  { name: 'epochs', value: 'E', description: 'epochs to run (default 1)' },
-  { name: 'steps', value: 'N', description: 'total steps (overrides --epochs)' },
-  { name: 'batch-size', value: 'B', description: "batch size (default 256, the paper's)" },
-  { name: 'seed', value: 'n', description: "seed for shuffling and PCGrad's order (default 0)" },
+export const SCAN_OPTIONS: OptionSpec[] = [
+  { name: 'data', check: { kind: 'input' }, value: 'train.npz', description: 'training data: model inputs and task targets, batch on axis 0' },
+  { name: 'epochs', check: { kind: 'number', min: 0, above: true }, value: 'E', description: 'epochs to run (default 1)' },
+  { name: 'steps', check: { kind: 'number', integer: true, min: 1 }, value: 'N', description: 'total steps (overrides --epochs)' },
+  { name: 'batch-size', check: { kind: 'number', integer: true, min: 1 }, value: 'B', description: "batch size (default 256, the paper's)" },
+  {
+    name: 'seed',
+    check: { kind: 'number', integer: true, min: 0, max: 4294967295 },
+    value: 'n',
+    description: "seed for shuffling and PCGrad's order (default 0)",
+  },
   { name: 'no-shuffle', description: 'keep the data order' },
   { name: 'optimizer', value: 'sgd|adam|none', description: 'training update; none = static scan with fixed weights (default sgd)' },
-  { name: 'lr', value: 'x', description: 'learning rate (default 0.1 for sgd, 1e-4 for adam)' },
-  { name: 'momentum', value: 'x', description: 'SGD momentum (default 0.9)' },
-  { name: 'weight-decay', value: 'x', description: 'L2 weight decay (default 0)' },
-  { name: 'milestones', value: 'e1,e2', description: 'epochs at which the learning rate is multiplied by --gamma' },
-  { name: 'gamma', value: 'x', description: 'learning-rate decay factor (default 0.1)' },
+  { name: 'lr', check: { kind: 'number', min: 0 }, value: 'x', description: 'learning rate (default 0.1 for sgd, 1e-4 for adam)' },
+  { name: 'momentum', check: { kind: 'number', min: 0, max: 1 }, value: 'x', description: 'SGD momentum (default 0.9)' },
+  { name: 'weight-decay', check: { kind: 'number', min: 0 }, value: 'x', description: 'L2 weight decay (default 0)' },
+  {
+    name: 'milestones',
+    check: { kind: 'numbers', min: 0, above: true },
+    value: 'e1,e2',
+    description: 'epochs at which the learning rate is multiplied by --gamma',
+  },
+  { name: 'gamma', check: { kind: 'number', min: 0, above: true }, value: 'x', description: 'learning-rate decay factor (default 0.1)' },
   { name: 'method', value: 'NAME', description: `how task gradients are combined (default ew): ${METHOD_NAMES.join(', ')} (README: recon scan)` },
   {
     name: 'method-opt',
@@ -39,23 +49,39 @@ export const SCAN_OPTIONS = [
     description: 'a hyper-parameter of --method, e.g. alpha=1.5 for gradnorm (repeatable; README lists them)',
     repeatable: true,
   },
-  { name: 'cagrad-alpha', value: 'c', description: "CAGrad's c (default 0.2; same as --method-opt alpha=c)" },
+  { name: 'cagrad-alpha', check: { kind: 'number', min: 0 }, value: 'c', description: "CAGrad's c (default 0.2; same as --method-opt alpha=c)" },
 ];
 
 export const scanCommand: Command = {
   name: 'scan',
   summary: "Recon's search: train or evaluate the model and score every shared layer by how often task gradients conflict.",
   usage: 'recon scan model.onnx --tasks spec.json --data train.npz [--epochs E | --steps N] [--optimizer sgd|adam|none] [--S 0,-0.02] -o report.json',
+  positionals: [{ name: 'the model', kind: 'input' }],
   options: [
     ...TASK_OPTIONS,
     ...SCAN_OPTIONS,
-    { name: 'S', value: 's1,s2', description: 'S thresholds of the S-conflict score (default 0,-0.02,-0.05,-0.1)' },
-    { name: 'output', value: 'report.json', description: 'report file (default <model>.report.json); -o works too' },
-    { name: 'save-trained', value: 'out.onnx', description: 'write the trained model (BN running statistics updated, momentum 0.1)' },
+    {
+      name: 'S',
+      check: { kind: 'numbers', min: -1, max: 1 },
+      value: 's1,s2',
+      description: 'S thresholds of the S-conflict score (default 0,-0.02,-0.05,-0.1)',
+    },
+    { name: 'output', check: { kind: 'output' }, value: 'report.json', description: 'report file (default <model>.report.json); -o works too' },
+    {
+      name: 'save-trained',
+      check: { kind: 'output' },
+      value: 'out.onnx',
+      description: 'write the trained model (BN running statistics updated, momentum 0.1)',
+    },
     { name: 'record-steps', description: 'also store every per-step cosine in <report>.cosines.f32' },
-    { name: 'resume', value: 'report.json', description: 'continue an interrupted scan from its checkpoint' },
+    { name: 'resume', check: { kind: 'input' }, value: 'report.json', description: 'continue an interrupted scan from its checkpoint' },
     { name: 'shard', value: 'i/n', description: 'static scans: run shard i (1-based) of n; join with recon merge' },
-    { name: 'checkpoint-every', value: 'N', description: 'write a resumable checkpoint every N steps (default 50)' },
+    {
+      name: 'checkpoint-every',
+      check: { kind: 'number', integer: true, min: 1 },
+      value: 'N',
+      description: 'write a resumable checkpoint every N steps (default 50)',
+    },
     ...RUNTIME_OPTIONS,
   ],
   async run(args, io) {

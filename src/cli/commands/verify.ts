@@ -12,11 +12,15 @@ export const verifyCommand: Command = {
   name: 'verify',
   summary: 'Run two models on the same inputs and check every task output is equal (e.g. original vs rewritten).',
   usage: 'recon verify original.onnx rewritten.onnx [--data batch.npz] [--tolerance 1e-5] [--outputs a,b]',
+  positionals: [
+    { name: 'the original model', kind: 'input' },
+    { name: 'the rewritten model', kind: 'input' },
+  ],
   options: [
-    { name: 'data', value: 'file', description: 'inputs to run (default: random inputs shaped from the model, symbolic dims = 2)' },
-    { name: 'tolerance', value: 't', description: 'allowed difference relative to max(1, max|output|) (default 1e-5)' },
+    { name: 'data', check: { kind: 'input' }, value: 'file', description: 'inputs to run (default: random inputs shaped from the model, symbolic dims = 2)' },
+    { name: 'tolerance', check: { kind: 'number', min: 0 }, value: 't', description: 'allowed difference relative to max(1, max|output|) (default 1e-5)' },
     { name: 'outputs', value: 'a,b', description: 'outputs to compare (default: every output of the original)' },
-    { name: 'rows', value: 'N', description: 'with --data, use the first N rows (default 16)' },
+    { name: 'rows', check: { kind: 'number', integer: true, min: 1 }, value: 'N', description: 'with --data, use the first N rows (default 16)' },
     { name: 'device', value: 'cpu|cuda|auto', description: 'execution provider' },
   ],
   async run(args, io) {
