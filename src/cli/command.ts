@@ -18,6 +18,8 @@ export interface Command {
   variadic?: PositionalSpec;
   /** Output/input pairs this command may alias on purpose (rewrite --force). */
   allowAlias?: (args: ParsedArgs, output: PathRole, input: PathRole) => boolean;
+  /** The output to hold `<output>.lock` on while the command runs (one writer per output). */
+  lockedOutput?: (args: ParsedArgs) => string | undefined;
   run(args: ParsedArgs, io: CommandIO): Promise<number>;
 }
 

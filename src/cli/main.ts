@@ -5,6 +5,7 @@ import { isReconError } from '../onnx/errors.js';
 import { formatHelp, parseArgs, type PathRole } from './args.js';
 import { COMMON_OPTIONS, type Command, type CommandIO } from './command.js';
 import { checkNoAliasing, declaredPaths, validateDeclared } from './validate.js';
+import { acquireOutputLock } from '../util/lock.js';
 import { COMMANDS } from './registry.js';
 
 const VERSION = '0.1.0';
@@ -52,7 +53,13 @@ export async function runCli(argv: readonly string[], io: CommandIO): Promise<nu
     const allow = (output: PathRole, input: PathRole): boolean => command.allowAlias?.(args, output, input) ?? false;
     checkNoAliasing(declared.inputs, declared.outputs, allow);
     args.paths = { ...declared, allow };
-    return await command.run(args, io);
+    const locked = command.lockedOutput?.(args);
+    const release = locked ? acquireOutputLock(locked, `recon ${command.name}`, (m) => io.stderr(`warning: ${m}\n`)) : undefined;
+    try {
+      return await command.run(args, io);
+    } finally {
+      release?.();
+    }
   } catch (e) {
     if (debug) io.stderr(`${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
     else if (isReconError(e)) io.stderr(`recon ${command.name}: ${e.message}\n`);

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { closeSync, existsSync, openSync, rmSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readdirSync, rmSync } from 'node:fs';
 import { commitRemove, commitRename, temporaryPathFor, writeAll } from '../util/atomic-write.js';
 import { loadModel } from './load.js';
 import { basename, dirname, join, resolve } from 'node:path';
@@ -30,10 +30,15 @@ export function serializeModel(model: Model): Uint8Array {
   return proto.ModelProto.encode(model.toProto()).finish();
 }
 
+/** `<model file name>.data` or `<model file name>.<16 hex digits>.data`: data files saveModel writes for that model. */
+function ownDataName(path: string): RegExp {
+  return new RegExp(`^${basename(path).replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}(\\.[0-9a-f]{16})?\\.data$`);
+}
+
 /** External data files the model now at `path` reads that were written for it (`<name>.data`, `<name>.<digest>.data`). */
 function ownedDataFiles(path: string): string[] {
   if (!existsSync(path)) return [];
-  const own = new RegExp(`^${basename(path).replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}(\\.[0-9a-f]{16})?\\.data$`);
+  const own = ownDataName(path);
   try {
     const previous = loadModel(path);
     const files = new Set<string>();
@@ -112,5 +117,10 @@ export function saveModel(model: Model, path: string, options: SaveOptions = {})
     throw e;
   }
   const current = location === undefined ? undefined : resolve(dir, location);
-  for (const old of previousData) if (old !== current) commitRemove(old);
+  // The old model's data, and data files of saves killed before their model was renamed in.
+  const own = ownDataName(target);
+  const orphans = readdirSync(dir)
+    .filter((f) => own.test(f) && f !== `${basename(target)}.data`)
+    .map((f) => join(dir, f));
+  for (const old of new Set([...previousData, ...orphans])) if (old !== current) commitRemove(old);
 }

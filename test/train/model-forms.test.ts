@@ -251,7 +251,7 @@ describe('recon train output options', () => {
 
   it.each([
     [['--training-output', 'x.onnx', '-o', 'out.onnx'], '--training-output needs --keep-training-form'],
-    [['-o', 'model.onnx'], 'is also the input model'],
+    [['-o', 'model.onnx'], 'is the model'],
     [['--keep-training-form', '--training-output', 'out.onnx', '-o', 'out.onnx'], '--training-output'],
     [['--keep-training-form', '-o', 'out.onnx', '--metrics', 'out.training.onnx'], '--metrics'],
     [['--keep-training-form', '--bn', 'eval', '-o', 'out.onnx'], '--bn eval trains with frozen running statistics'],

@@ -55,6 +55,7 @@ export const ablateCommand: Command = {
     { name: 'output', check: { kind: 'output-dir' }, value: 'dir', description: 'output folder: ablation.json, ablation.csv, runs/ (-o works too)' },
     ...RUNTIME_OPTIONS,
   ],
+  lockedOutput: (args) => optionValue(args, 'output'),
   async run(args, io) {
     // Options first: a typo should not cost a model load.
     const out = optionValue(args, 'output');

@@ -67,6 +67,7 @@ export const runCommand: Command = {
     },
     ...RUNTIME_OPTIONS,
   ],
+  lockedOutput: (args) => optionValue(args, 'output'),
   async run(args, io) {
     const { path, model, tasks, dataPath } = modelTasksAndData(args, io, this.usage);
     const out = optionValue(args, 'output');

@@ -1,4 +1,3 @@
-import { rmSync } from 'node:fs';
 import { writePartsAtomic } from '../../util/atomic-write.js';
 import { basename, dirname, join } from 'node:path';
 import { ReconError } from '../../onnx/errors.js';
@@ -7,7 +6,7 @@ import { loadDataset } from '../../data/dataset.js';
 import { analyzeModel } from '../../analysis/analyze.js';
 import { CostModel } from '../../rewrite/recon.js';
 import { runScan, type ScanCheckpoint, type ScanConfig, type ScanResult } from '../../conflict/scan.js';
-import { checkpointPaths, loadCheckpoint, saveCheckpoint } from '../../conflict/checkpoint.js';
+import { loadCheckpoint, removeCheckpoint, saveCheckpoint } from '../../conflict/checkpoint.js';
 import { writeConflictReport } from '../../report/io.js';
 import type { ConflictReport } from '../../report/schema.js';
 import { ELEMENTWISE_METHODS, isMethodName, METHOD_NAMES, parseMethodOptions, type MethodOptionValues } from '../../conflict/method-registry.js';
@@ -15,7 +14,11 @@ import { renderRankingTable } from '../../report/table.js';
 import { listOption, numberOption, optionValue, type OptionSpec, type ParsedArgs } from '../args.js';
 import type { Command, CommandIO } from '../command.js';
 import { ProgressBar } from '../progress.js';
-import { bnArg, modelTasksAndData, RUNTIME_OPTIONS, runtimeArgs, TASK_OPTIONS } from './common.js';
+import { bnArg, checkDerivedOutput, modelTasksAndData, RUNTIME_OPTIONS, runtimeArgs, TASK_OPTIONS } from './common.js';
+import { checkOutputFile } from '../validate.js';
+import { acquireOutputLock } from '../../util/lock.js';
+import type { Model } from '../../onnx/model.js';
+import type { TaskSpec } from '../../analysis/task-spec.js';
 
 export const DEFAULT_S = [0, -0.02, -0.05, -0.1];
 
@@ -88,28 +91,45 @@ export const scanCommand: Command = {
     const { path, model, tasks, dataPath } = modelTasksAndData(args, io, this.usage);
     const resumeFrom = optionValue(args, 'resume');
     const reportPath = optionValue(args, 'output') ?? resumeFrom ?? `${path.replace(/\.onnx$/i, '')}.report.json`;
+    // A resumed scan continues its own report; any other report path must not be an input.
+    if (resumeFrom !== undefined && reportPath === resumeFrom) checkOutputFile(reportPath, '--resume');
+    else if (optionValue(args, 'output') === undefined) checkDerivedOutput(args, 'the report', reportPath);
     const config = scanConfig(args, path, dataPath);
-    const dataset = loadDataset(dataPath);
-    const analysis = analyzeModel(model, tasks);
-    const costModel = await CostModel.create(model, analysis);
-    config.cost = (layers) => {
-      const c = costModel.cost(layers);
-      return { params: c.paramsAfter, paramIncreasePct: c.paramIncreasePct, macs: c.macsAfter, macIncreasePct: c.macIncreasePct };
-    };
-    const resume = resumeFrom ? loadCheckpoint(resumeFrom) : undefined;
-    const result = await runWithInterrupts(
-      io,
-      (hooks) => runScan(model, tasks, dataset, config, hooks, resume),
-      reportPath,
-      Number(optionValue(args, 'checkpoint-every') ?? 50),
-    );
-    writeScanOutputs(result, reportPath, optionValue(args, 'save-trained'));
-    io.stdout(
-      `${renderRankingTable(result.report, { top: 25 })}\n\nreport: ${reportPath}${result.report.partial ? ` (PARTIAL: ${result.report.partialReason}; continue with --resume ${reportPath})` : ''}\n`,
-    );
-    return result.report.partial ? 130 : 0;
+    const release = acquireOutputLock(reportPath, 'recon scan', (m) => io.stderr(`warning: ${m}\n`));
+    try {
+      return await scanWithLock(args, io, { path, model, tasks, dataPath, reportPath, resumeFrom, config });
+    } finally {
+      release();
+    }
   },
 };
+
+async function scanWithLock(
+  args: ParsedArgs,
+  io: CommandIO,
+  c: { path: string; model: Model; tasks: TaskSpec[]; dataPath: string; reportPath: string; resumeFrom: string | undefined; config: ScanConfig },
+): Promise<number> {
+  const { model, tasks, dataPath, reportPath, resumeFrom, config } = c;
+  const dataset = loadDataset(dataPath);
+  const analysis = analyzeModel(model, tasks);
+  const costModel = await CostModel.create(model, analysis);
+  config.cost = (layers) => {
+    const c = costModel.cost(layers);
+    return { params: c.paramsAfter, paramIncreasePct: c.paramIncreasePct, macs: c.macsAfter, macIncreasePct: c.macIncreasePct };
+  };
+  const resume = resumeFrom ? loadCheckpoint(resumeFrom) : undefined;
+  const result = await runWithInterrupts(
+    io,
+    (hooks) => runScan(model, tasks, dataset, config, hooks, resume),
+    reportPath,
+    Number(optionValue(args, 'checkpoint-every') ?? 50),
+  );
+  writeScanOutputs(result, reportPath, optionValue(args, 'save-trained'));
+  io.stdout(
+    `${renderRankingTable(result.report, { top: 25 })}\n\nreport: ${reportPath}${result.report.partial ? ` (PARTIAL: ${result.report.partialReason}; continue with --resume ${reportPath})` : ''}\n`,
+  );
+  return result.report.partial ? 130 : 0;
+}
 
 /** Settings shared by scan, train and run. */
 export function scanConfig(args: ParsedArgs, modelPath: string, dataPath: string): ScanConfig {
@@ -234,9 +254,5 @@ export function writeScanOutputs(result: ScanResult, reportPath: string, trained
   }
   writeConflictReport(reportPath, report);
   if (trainedPath && result.trainedModel) saveModel(result.trainedModel, trainedPath);
-  if (!report.partial) {
-    const { json, npz } = checkpointPaths(reportPath);
-    rmSync(json, { force: true });
-    rmSync(npz, { force: true });
-  }
+  if (!report.partial) removeCheckpoint(reportPath);
 }

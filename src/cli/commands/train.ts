@@ -49,6 +49,7 @@ export const trainCommand: Command = {
     },
     ...RUNTIME_OPTIONS,
   ],
+  lockedOutput: (args) => optionValue(args, 'output'),
   async run(args, io) {
     const { path, model: loaded, tasks, dataPath } = modelTasksAndData(args, io, this.usage);
     const output = optionValue(args, 'output');
