@@ -18,7 +18,7 @@ export { Graph } from './onnx/graph.js';
 export { Node } from './onnx/node.js';
 export { Tensor } from './onnx/tensor.js';
 export { GraphBuilder, float, floats } from './onnx/builder.js';
-export { ReconError, isReconError } from './onnx/errors.js';
+export { ReconError, isReconError } from './util/errors.js';
 export type { DType } from './onnx/dtype.js';
 
 export { resolveTasks, parseTaskSpec, readTaskSpecFile, LOSS_KINDS, type TaskSpec, type LossKind, type TaskSelection } from './analysis/task-spec.js';

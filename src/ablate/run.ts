@@ -6,7 +6,7 @@
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ReconError, isReconError } from '../onnx/errors.js';
+import { ReconError, isReconError } from '../util/errors.js';
 import type { Model } from '../onnx/model.js';
 import { saveModel, serializeModel } from '../onnx/save.js';
 import type { TaskSpec } from '../analysis/task-spec.js';

@@ -4,7 +4,7 @@
  * test whether the choice matters: random layers of the same count (RSL), random layers of about
  * the same parameter cost (RSP), and the first or last K shared layers in network order.
  */
-import { ReconError } from '../onnx/errors.js';
+import { ReconError } from '../util/errors.js';
 import { selectLayers } from '../rewrite/select.js';
 import { Random } from '../util/random.js';
 

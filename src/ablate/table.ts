@@ -3,7 +3,7 @@
  * renderer reads: one row per (variant, seed) and one summary row per variant (mean over seeds).
  */
 import { readFileSync } from 'node:fs';
-import { ReconError } from '../onnx/errors.js';
+import { ReconError } from '../util/errors.js';
 import { csvField } from '../report/csv.js';
 import type { TaskMetrics } from '../train/evaluate.js';
 import { taskMetricNames, METRIC_DIRECTIONS, type MetricDirection, type MetricName } from '../train/delta-m.js';

@@ -4,7 +4,7 @@ import { Model as ModelClass } from '../onnx/model.js';
 import { Graph } from '../onnx/graph.js';
 import { serializeModel } from '../onnx/save.js';
 import { tensorTypeOf, type Dim } from '../onnx/value-info.js';
-import { ReconError } from '../onnx/errors.js';
+import { ReconError } from '../util/errors.js';
 import { RuntimeSession } from '../runtime/session.js';
 import type { HostTensor } from '../runtime/host-tensor.js';
 

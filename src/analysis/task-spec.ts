@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { ReconError } from '../onnx/errors.js';
+import { ReconError } from '../util/errors.js';
 import type { Model } from '../onnx/model.js';
 import { tensorTypeOf } from '../onnx/value-info.js';
 import { isFloatDType } from '../onnx/dtype.js';

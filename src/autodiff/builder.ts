@@ -1,6 +1,6 @@
 import type { Model } from '../onnx/model.js';
 import type { Node } from '../onnx/node.js';
-import { ReconError } from '../onnx/errors.js';
+import { ReconError } from '../util/errors.js';
 import { isFloatDType } from '../onnx/dtype.js';
 import type { ShapeInfo } from '../analysis/shapes.js';
 import { Emitter } from './emitter.js';

@@ -4,7 +4,7 @@ import { Graph, topologicalOrder } from '../onnx/graph.js';
 import type { Node } from '../onnx/node.js';
 import { Tensor } from '../onnx/tensor.js';
 import { serializeModel } from '../onnx/save.js';
-import { ReconError } from '../onnx/errors.js';
+import { ReconError } from '../util/errors.js';
 import { RuntimeSession } from '../runtime/session.js';
 import type { HostTensor } from '../runtime/host-tensor.js';
 

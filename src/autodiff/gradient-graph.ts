@@ -3,7 +3,7 @@ import type { Model } from '../onnx/model.js';
 import type { Node } from '../onnx/node.js';
 import { GraphBuilder } from '../onnx/builder.js';
 import { makeValueInfo } from '../onnx/value-info.js';
-import { ReconError } from '../onnx/errors.js';
+import { ReconError } from '../util/errors.js';
 import type { TaskSpec } from '../analysis/task-spec.js';
 import { inferShapes, type ShapeInfo } from '../analysis/shapes.js';
 import type { HostTensor } from '../runtime/host-tensor.js';

@@ -1,6 +1,6 @@
 import type { GraphBuilder } from '../onnx/builder.js';
 
-import { ReconError } from '../onnx/errors.js';
+import { ReconError } from '../util/errors.js';
 import type { LossKind, TaskSpec } from '../analysis/task-spec.js';
 
 /**

@@ -1,7 +1,7 @@
 import { Graph, subgraphOuterReads } from '../onnx/graph.js';
 import type { Model } from '../onnx/model.js';
 import { Node } from '../onnx/node.js';
-import { ReconError } from '../onnx/errors.js';
+import { ReconError } from '../util/errors.js';
 import { inferShapes } from '../analysis/shapes.js';
 import type { HostTensor } from '../runtime/host-tensor.js';
 import { Emitter } from './emitter.js';

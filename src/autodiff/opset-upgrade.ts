@@ -3,7 +3,7 @@ import { Graph } from '../onnx/graph.js';
 import type { Model } from '../onnx/model.js';
 import { Node } from '../onnx/node.js';
 import { Tensor } from '../onnx/tensor.js';
-import { ReconError } from '../onnx/errors.js';
+import { ReconError } from '../util/errors.js';
 import { tensorTypeOf } from '../onnx/value-info.js';
 import { makeAttribute } from '../onnx/attributes.js';
 

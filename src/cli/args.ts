@@ -1,4 +1,4 @@
-import { ReconError } from '../onnx/errors.js';
+import { ReconError } from '../util/errors.js';
 
 /** What an option's value is; the validator checks it before the command runs. */
 export type ValueCheck =

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 import { fileURLToPath } from 'node:url';
 import { realpathSync } from 'node:fs';
-import { isReconError } from '../onnx/errors.js';
+import { isReconError } from '../util/errors.js';
 import { formatHelp, parseArgs, type PathRole } from './args.js';
 import { COMMON_OPTIONS, type Command, type CommandIO } from './command.js';
 import { checkNoAliasing, declaredPaths, validateDeclared } from './validate.js';

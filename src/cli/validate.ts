@@ -7,7 +7,7 @@
  */
 import { accessSync, constants, realpathSync, statSync, type Stats } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
-import { ReconError } from '../onnx/errors.js';
+import { ReconError } from '../util/errors.js';
 import type { OptionSpec, ParsedArgs, PathRole } from './args.js';
 import type { Command } from './command.js';
 

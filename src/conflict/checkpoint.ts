@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { commitRemove, commitRename, temporaryPathFor, writeTextFileAtomic } from '../util/atomic-write.js';
-import { ReconError } from '../onnx/errors.js';
+import { ReconError } from '../util/errors.js';
 import { readNpz, writeNpz } from '../data/npz.js';
 import type { HostTensor } from '../data/host-tensor.js';
 import type { OptimizerStateHeader } from './optimizer.js';

@@ -16,7 +16,7 @@
  *   DualProj) are multiplied by T, Recon's n_tasks convention ("to match the sum loss"); the
  *   others keep the scale of their reference implementation.
  */
-import { ReconError } from '../onnx/errors.js';
+import { ReconError } from '../util/errors.js';
 import type { Random } from '../util/random.js';
 import type { SearchMethod } from '../report/schema.js';
 import { cagradSolution, combinationWeights, DEFAULT_CAGRAD_ALPHA } from './methods.js';

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { Model } from '../onnx/model.js';
 import { Tensor } from '../onnx/tensor.js';
-import { ReconError } from '../onnx/errors.js';
+import { ReconError } from '../util/errors.js';
 import type { TaskSpec } from '../analysis/task-spec.js';
 import { analyzeModel } from '../analysis/analyze.js';
 import type { Dataset } from '../data/dataset.js';

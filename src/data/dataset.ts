@@ -2,7 +2,7 @@
  * Datasets as named arrays that share axis 0 (one row per example), loaded from .npz, .npy or a
  * TensorProto directory, plus the row-batching helpers used by training and gradient probes.
  */
-import { ReconError } from '../onnx/errors.js';
+import { ReconError } from '../util/errors.js';
 import { statSync } from 'node:fs';
 import { basename, extname } from 'node:path';
 import { Random } from '../util/random.js';

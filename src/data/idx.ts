@@ -3,7 +3,7 @@
  * type, NN = number of dims), NN big-endian uint32 dims, then the elements. Only unsigned bytes
  * (TT = 0x08), the type MNIST uses, are supported.
  */
-import { ReconError } from '../onnx/errors.js';
+import { ReconError } from '../util/errors.js';
 import { elementCount, formatDims, type HostTensorOf } from './host-tensor.js';
 
 const TYPE_UBYTE = 0x08;

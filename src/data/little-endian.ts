@@ -1,4 +1,4 @@
-import { ReconError } from '../onnx/errors.js';
+import { ReconError } from '../util/errors.js';
 import { endianness } from 'node:os';
 import { BYTES_PER_ELEMENT, constructData, type HostArrayTypes, type HostDtype } from './host-tensor.js';
 

@@ -8,7 +8,7 @@
  *   the official 60,000/10,000 sizes. Whether the order matches the official files cannot be
  *   checked from the package alone, but the two splits are disjoint either way.
  */
-import { ReconError } from '../onnx/errors.js';
+import { ReconError } from '../util/errors.js';
 import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';

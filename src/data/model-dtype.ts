@@ -1,7 +1,7 @@
 /**
  * Conversion of stored arrays to the element type a model input expects.
  */
-import { ReconError } from '../onnx/errors.js';
+import { ReconError } from '../util/errors.js';
 import { describeTensor, type HostDtype, type HostTensor, type HostTensorOf } from './host-tensor.js';
 
 /**

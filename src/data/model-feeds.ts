@@ -1,4 +1,4 @@
-import { ReconError } from '../onnx/errors.js';
+import { ReconError } from '../util/errors.js';
 import type { Model } from '../onnx/model.js';
 import { tensorTypeOf } from '../onnx/value-info.js';
 import type { TaskSpec } from '../analysis/task-spec.js';

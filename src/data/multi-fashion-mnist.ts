@@ -17,7 +17,7 @@
  * gets its own shifts. All randomness comes from one Random seeded by (seed, split), drawn for the
  * full split before any `limit` is applied, so a limited build is a prefix of the full one.
  */
-import { ReconError } from '../onnx/errors.js';
+import { ReconError } from '../util/errors.js';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { Random } from '../util/random.js';

@@ -3,7 +3,7 @@
  * Layout: magic "\x93NUMPY", major, minor, header length (uint16 in 1.0, uint32 in 2.0/3.0), a
  * Python dict literal padded with spaces and a newline, then the raw array bytes.
  */
-import { ReconError } from '../onnx/errors.js';
+import { ReconError } from '../util/errors.js';
 import { readFileSync } from 'node:fs';
 import { writePartsAtomic } from '../util/atomic-write.js';
 import { BYTES_PER_ELEMENT, checkDims, dataBytes, elementCount, formatDims, hostTensor, type HostDtype, type HostTensor } from './host-tensor.js';

@@ -1,7 +1,7 @@
 /**
  * NumPy .npz archives: a ZIP file with one `<key>.npy` entry per array (np.savez / np.savez_compressed).
  */
-import { ReconError } from '../onnx/errors.js';
+import { ReconError } from '../util/errors.js';
 import type { HostTensor } from './host-tensor.js';
 import { npyParts, parseNpy } from './npy.js';
 import { ZipReader, writeZip, type ZipWriteEntry } from './zip.js';

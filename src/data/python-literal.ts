@@ -1,4 +1,4 @@
-import { ReconError } from '../onnx/errors.js';
+import { ReconError } from '../util/errors.js';
 /**
  * Parser for the small subset of Python literal syntax that NumPy writes into .npy headers:
  * dicts, tuples, lists, strings, integers, True/False/None.

@@ -2,7 +2,7 @@
  * Directories of serialized ONNX TensorProto files, one tensor per `<name>.pb` (the layout of the
  * ONNX backend tests' test_data_set_N folders).
  */
-import { ReconError } from '../onnx/errors.js';
+import { ReconError } from '../util/errors.js';
 import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import type { onnx } from 'onnx-proto';

@@ -3,7 +3,7 @@
  * written by NumPy and by this project. Reading is random access through a file descriptor: the
  * central directory is read once and each entry's bytes are read only when asked for.
  */
-import { ReconError } from '../onnx/errors.js';
+import { ReconError } from '../util/errors.js';
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { deflateRawSync, inflateRawSync } from 'node:zlib';
 import { writeAll, writeFileAtomic } from '../util/atomic-write.js';

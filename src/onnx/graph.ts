@@ -1,7 +1,7 @@
 import type { onnx } from 'onnx-proto';
 import { Node } from './node.js';
 import { Tensor } from './tensor.js';
-import { ReconError } from './errors.js';
+import { ReconError } from '../util/errors.js';
 
 /**
  * A computation graph. Values are identified by name; nodes, initializers and graph inputs

@@ -1,7 +1,7 @@
 export { proto } from './proto.js';
 export type { onnx } from 'onnx-proto';
 export * from './dtype.js';
-export * from './errors.js';
+export * from '../util/errors.js';
 export * from './tensor.js';
 export * from './attributes.js';
 export * from './node.js';

@@ -3,7 +3,7 @@ import { dirname, isAbsolute, resolve } from 'node:path';
 import type { onnx } from 'onnx-proto';
 import { proto } from './proto.js';
 import { Model } from './model.js';
-import { ReconError } from './errors.js';
+import { ReconError } from '../util/errors.js';
 import { describeUnknownFields, findUnknownFields } from './unknown-fields.js';
 
 export interface LoadOptions {

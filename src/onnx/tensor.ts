@@ -3,7 +3,7 @@ import type { onnx } from 'onnx-proto';
 import { proto } from './proto.js';
 import type { DType, NumericDType, TypedArray, TypedArrayByDType } from './dtype.js';
 import { bytesOf, dtypeCode, dtypeFromCode, dtypeSize, viewBytes } from './dtype.js';
-import { ReconError } from './errors.js';
+import { ReconError } from '../util/errors.js';
 import { int64ToBigInt, int64ToNumber } from './long.js';
 
 /** Where a tensor's bytes live outside the model file. */

@@ -1,7 +1,7 @@
 /**
  * Before/after comparison in the format of the paper's conflict-occurrence tables (§7).
  */
-import { ReconError } from '../onnx/errors.js';
+import { ReconError } from '../util/errors.js';
 import { PAPER_BINS, binsBelow } from './bins.js';
 import { formatInteger, formatThreshold } from './format.js';
 import type { ConflictReport, OccurrenceHistogram } from './schema.js';

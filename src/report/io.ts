@@ -2,7 +2,7 @@
  * Reading and writing report files. Writes go through a temporary sibling and a rename, so a
  * crash never leaves a half-written report.
  */
-import { ReconError } from '../onnx/errors.js';
+import { ReconError } from '../util/errors.js';
 import { readFileSync } from 'node:fs';
 import { writeTextFileAtomic } from '../util/atomic-write.js';
 import { parseConflictReport, type ConflictReport } from './schema.js';

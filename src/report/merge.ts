@@ -1,7 +1,7 @@
 /**
  * Merging the shard reports of a static scan (`settings.shard` = index/count) into one report.
  */
-import { ReconError } from '../onnx/errors.js';
+import { ReconError } from '../util/errors.js';
 import { PAPER_BIN_COUNT } from './bins.js';
 import { mergeCosineStats } from './cosine-stats.js';
 import { downsampleLosses } from './losses.js';

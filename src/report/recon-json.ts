@@ -4,7 +4,7 @@
  * JSON object `{layer name: S-conflict count}` holding every shared layer, in descending count,
  * ties in network order. Layer names are PyTorch module paths, as `recon inspect` names layers.
  */
-import { ReconError } from '../onnx/errors.js';
+import { ReconError } from '../util/errors.js';
 import type { ConflictReport } from './schema.js';
 
 /** One ranked layer of a Recon-format file, in file order. */

@@ -2,7 +2,7 @@
  * The conflict report written by the scan command and read by every renderer: its TypeScript
  * shape and a runtime validator for reports loaded from disk.
  */
-import { ReconError } from '../onnx/errors.js';
+import { ReconError } from '../util/errors.js';
 import { FINE_BIN_COUNT, PAPER_BIN_COUNT } from './bins.js';
 
 export const REPORT_SCHEMA_VERSION = 1;

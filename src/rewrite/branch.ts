@@ -1,6 +1,6 @@
 import { subgraphOuterReads, topologicalOrder, type Graph } from '../onnx/graph.js';
 import type { Node } from '../onnx/node.js';
-import { ReconError } from '../onnx/errors.js';
+import { ReconError } from '../util/errors.js';
 import type { BranchPlan, LayerPlan } from './plan.js';
 import { valuesRead } from './reach.js';
 import type { TaskReach, TaskRef } from './types.js';

@@ -2,7 +2,7 @@ import type { Graph } from '../onnx/graph.js';
 import type { Node } from '../onnx/node.js';
 import type { Tensor } from '../onnx/tensor.js';
 import { isFloatDType } from '../onnx/dtype.js';
-import { ReconError } from '../onnx/errors.js';
+import { ReconError } from '../util/errors.js';
 
 /** Decides whether initializer `tensor`, read as input `inputIndex` of `node`, is a trainable parameter. */
 export type ParameterRule = (node: Node, inputIndex: number, tensor: Tensor) => boolean;

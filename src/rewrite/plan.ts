@@ -1,7 +1,7 @@
 import type { onnx } from 'onnx-proto';
 import type { Graph } from '../onnx/graph.js';
 import type { Node } from '../onnx/node.js';
-import { ReconError } from '../onnx/errors.js';
+import { ReconError } from '../util/errors.js';
 import type { LayerRef, RewriteSelection, SkippedLayer, TaskReach, TaskRef } from './types.js';
 
 /** A selected layer that will get one copy per task it reaches. */

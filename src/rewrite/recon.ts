@@ -1,6 +1,6 @@
 import type { Model } from '../onnx/model.js';
 import type { Node } from '../onnx/node.js';
-import { ReconError } from '../onnx/errors.js';
+import { ReconError } from '../util/errors.js';
 import type { TaskSpec } from '../analysis/task-spec.js';
 import { analyzeModel, type ModelAnalysis } from '../analysis/analyze.js';
 import { inferShapes, type ShapeInfo } from '../analysis/shapes.js';

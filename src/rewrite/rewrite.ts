@@ -1,5 +1,5 @@
 import type { Model } from '../onnx/model.js';
-import { ReconError } from '../onnx/errors.js';
+import { ReconError } from '../util/errors.js';
 import { assembleGraph } from './assemble.js';
 import { branchNodes } from './branch.js';
 import { collisionFreeNamer } from './names.js';

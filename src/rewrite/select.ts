@@ -1,5 +1,5 @@
 import { readFileSync, statSync } from 'node:fs';
-import { ReconError } from '../onnx/errors.js';
+import { ReconError } from '../util/errors.js';
 import { closestNames } from './edit-distance.js';
 
 /** A layer as ranked by conflict score. */

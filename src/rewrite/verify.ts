@@ -1,7 +1,7 @@
 import type { Model } from '../onnx/model.js';
 import { serializeModel } from '../onnx/save.js';
 import { tensorTypeOf } from '../onnx/value-info.js';
-import { ReconError } from '../onnx/errors.js';
+import { ReconError } from '../util/errors.js';
 import { RuntimeSession, type DeviceSpec } from '../runtime/session.js';
 import type { HostTensor } from '../runtime/host-tensor.js';
 import { Random } from '../util/random.js';

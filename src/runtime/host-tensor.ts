@@ -1,5 +1,5 @@
 import * as ort from 'onnxruntime-node';
-import { ReconError } from '../onnx/errors.js';
+import { ReconError } from '../util/errors.js';
 import type { HostTensor } from '../data/host-tensor.js';
 
 export type { HostTensor } from '../data/host-tensor.js';

@@ -6,7 +6,7 @@ import type { Node } from '../onnx/node.js';
 import { tensorTypeOf } from '../onnx/value-info.js';
 import { dtypeFromCode } from '../onnx/dtype.js';
 import { int64ToNumber } from '../onnx/long.js';
-import { ReconError } from '../onnx/errors.js';
+import { ReconError } from '../util/errors.js';
 import type { TaskSpec } from '../analysis/task-spec.js';
 import { analyzeModel } from '../analysis/analyze.js';
 import { inferShapes, type ShapeInfo } from '../analysis/shapes.js';

@@ -1,5 +1,5 @@
 import * as ort from 'onnxruntime-node';
-import { ReconError } from '../onnx/errors.js';
+import { ReconError } from '../util/errors.js';
 import type { HostTensor } from './host-tensor.js';
 import { cudaStatus } from './cuda.js';
 import { fromOrtTensor, toOrtTensor } from './host-tensor.js';

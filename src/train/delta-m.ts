@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { ReconError } from '../onnx/errors.js';
+import { ReconError } from '../util/errors.js';
 import type { TaskMetrics } from './evaluate.js';
 
 /** Whether a larger value of a metric means a better model. */

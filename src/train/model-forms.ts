@@ -2,7 +2,7 @@ import type { Model } from '../onnx/model.js';
 import type { Graph } from '../onnx/graph.js';
 import type { Node } from '../onnx/node.js';
 import { subgraphOuterReads } from '../onnx/graph.js';
-import { ReconError } from '../onnx/errors.js';
+import { ReconError } from '../util/errors.js';
 import { cloneModel } from '../autodiff/gradient-graph.js';
 
 /** One node a form conversion changed, for the user to read. */

@@ -1,6 +1,6 @@
 import { closeSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
 import { hostname } from 'node:os';
-import { ReconError } from '../onnx/errors.js';
+import { ReconError } from './errors.js';
 
 /** Who holds an output: written into `<output>.lock` so a second writer can say who it waits for. */
 export interface LockHolder {

@@ -8,7 +8,7 @@ import { resolveTasks } from '../../src/analysis/task-spec.js';
 import { runScan, type ScanConfig } from '../../src/conflict/scan.js';
 import { runAblation, type AblationHooks, type AblationOptions } from '../../src/ablate/run.js';
 import type { AblationTable } from '../../src/ablate/table.js';
-import { isReconError } from '../../src/onnx/errors.js';
+import { isReconError } from '../../src/util/errors.js';
 import type { ConflictReport } from '../../src/report/schema.js';
 import { referenceModel } from '../../models/reference-models.js';
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { buildAblationVariants, type AblationLayer, type AblationSelectionInput, type AblationVariant } from '../../src/ablate/selections.js';
-import { isReconError } from '../../src/onnx/errors.js';
+import { isReconError } from '../../src/util/errors.js';
 
 // Ten shared layers in network order with distinct costs, and scores that rank them out of order.
 const LAYERS: AblationLayer[] = [

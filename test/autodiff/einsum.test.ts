@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { Random } from '../../src/util/random.js';
-import { ReconError } from '../../src/onnx/errors.js';
+import { ReconError } from '../../src/util/errors.js';
 import { canonicalEinsum, einsumRule } from '../../src/autodiff/rules/einsum.js';
 import { expectGrad, withBrokenRule } from './rule-test-util.js';
 

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { GraphBuilder } from '../../src/onnx/builder.js';
 import type { Model } from '../../src/onnx/model.js';
 import type { Node } from '../../src/onnx/node.js';
-import { ReconError } from '../../src/onnx/errors.js';
+import { ReconError } from '../../src/util/errors.js';
 import { serializeModel } from '../../src/onnx/save.js';
 import { RuntimeSession } from '../../src/runtime/session.js';
 import type { HostTensor } from '../../src/runtime/host-tensor.js';

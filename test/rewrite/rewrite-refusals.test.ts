@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { onnx } from 'onnx-proto';
 import { GraphBuilder } from '../../src/onnx/builder.js';
-import { ReconError } from '../../src/onnx/errors.js';
+import { ReconError } from '../../src/util/errors.js';
 import { proto } from '../../src/onnx/proto.js';
 import { makeValueInfo } from '../../src/onnx/value-info.js';
 import { rewrite } from '../../src/rewrite/rewrite.js';

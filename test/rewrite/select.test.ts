@@ -2,7 +2,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ReconError } from '../../src/onnx/errors.js';
+import { ReconError } from '../../src/util/errors.js';
 import { closestNames, editDistance } from '../../src/rewrite/edit-distance.js';
 import { parseLayerList, rankByScore, resolveLayerNames, selectLayers, type RankedLayer, type SelectionCostFn } from '../../src/rewrite/select.js';
 

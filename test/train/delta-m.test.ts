@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { deltaM, meanMetrics, METRIC_DIRECTIONS } from '../../src/train/delta-m.js';
-import { isReconError } from '../../src/onnx/errors.js';
+import { isReconError } from '../../src/util/errors.js';
 import type { TaskMetrics } from '../../src/train/evaluate.js';
 
 const cls = (task: string, accuracy: number): TaskMetrics => ({ task, accuracy, count: 100 });

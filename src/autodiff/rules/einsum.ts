@@ -1,6 +1,6 @@
 import type { DType } from '../../onnx/dtype.js';
 import { dtypeCode } from '../../onnx/dtype.js';
-import { ReconError } from '../../onnx/errors.js';
+import { ReconError } from '../../util/errors.js';
 import { Tensor } from '../../onnx/tensor.js';
 import type { Emitter } from '../emitter.js';
 import type { GradientRule, InputGradients } from '../types.js';

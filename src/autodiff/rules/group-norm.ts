@@ -1,4 +1,4 @@
-import { ReconError } from '../../onnx/errors.js';
+import { ReconError } from '../../util/errors.js';
 import type { GradientRule, InputGradients } from '../types.js';
 import { gradDType, numel, scalarOf } from './emit-util.js';
 

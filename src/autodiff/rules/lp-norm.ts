@@ -1,4 +1,4 @@
-import { ReconError } from '../../onnx/errors.js';
+import { ReconError } from '../../util/errors.js';
 import type { GradientRule } from '../types.js';
 import { gradDType, normalizeAxis, scalarOf } from './emit-util.js';
 

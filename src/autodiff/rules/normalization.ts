@@ -1,7 +1,7 @@
 import { float, GraphBuilder } from '../../onnx/builder.js';
 import type { DType } from '../../onnx/dtype.js';
 import { dtypeCode } from '../../onnx/dtype.js';
-import { ReconError } from '../../onnx/errors.js';
+import { ReconError } from '../../util/errors.js';
 import type { Graph } from '../../onnx/graph.js';
 import type { Node } from '../../onnx/node.js';
 import { tensorTypeOf } from '../../onnx/value-info.js';

@@ -1,4 +1,4 @@
-import { ReconError } from '../../onnx/errors.js';
+import { ReconError } from '../../util/errors.js';
 import type { Node } from '../../onnx/node.js';
 import type { Emitter } from '../emitter.js';
 import type { GradientContext, GradientRule } from '../types.js';

@@ -1,4 +1,4 @@
-import { ReconError } from '../../onnx/errors.js';
+import { ReconError } from '../../util/errors.js';
 import type { GradientContext, GradientRule, InputGradients } from '../types.js';
 import { gradDType, normalizeAxis, numel, zerosOf } from './emit-util.js';
 

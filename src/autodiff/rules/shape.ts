@@ -1,4 +1,4 @@
-import { ReconError } from '../../onnx/errors.js';
+import { ReconError } from '../../util/errors.js';
 import type { Emitter } from '../emitter.js';
 import type { GradientContext, GradientRule, InputGradients } from '../types.js';
 import { gradDType, maskGrad, normalizeAxis, numel, padZeros, reshapeTo, sliceStatic, splitStatic, zerosOf } from './emit-util.js';

@@ -1,6 +1,6 @@
 import { existsSync, mkdirSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { ReconError } from '../../onnx/errors.js';
+import { ReconError } from '../../util/errors.js';
 import { loadDataset } from '../../data/dataset.js';
 import { runScan } from '../../conflict/scan.js';
 import { readConflictReport } from '../../report/io.js';

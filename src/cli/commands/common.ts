@@ -1,4 +1,4 @@
-import { ReconError } from '../../onnx/errors.js';
+import { ReconError } from '../../util/errors.js';
 import { loadModel } from '../../onnx/load.js';
 import type { Model } from '../../onnx/model.js';
 import { resolveTasks, type TaskSpec } from '../../analysis/task-spec.js';

@@ -1,4 +1,4 @@
-import { ReconError } from '../../onnx/errors.js';
+import { ReconError } from '../../util/errors.js';
 import { readConflictReport, writeTextFileAtomic } from '../../report/io.js';
 import { compareReports, renderCompareText } from '../../report/compare.js';
 import { optionValue } from '../args.js';

@@ -1,4 +1,4 @@
-import { ReconError } from '../../onnx/errors.js';
+import { ReconError } from '../../util/errors.js';
 import { writeMultiFashionMnist } from '../../data/multi-fashion-mnist.js';
 import { numberOption, optionValue } from '../args.js';
 import type { Command } from '../command.js';

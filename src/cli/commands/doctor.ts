@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { ReconError } from '../../onnx/errors.js';
+import { ReconError } from '../../util/errors.js';
 import { GraphBuilder } from '../../onnx/builder.js';
 import { serializeModel } from '../../onnx/save.js';
 import { RuntimeSession } from '../../runtime/session.js';

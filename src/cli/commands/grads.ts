@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { loadDataset } from '../../data/dataset.js';
 import { checkDataset, feedsFor, planFeeds } from '../../data/model-feeds.js';
 import { writeNpy } from '../../data/npy.js';
-import { ReconError } from '../../onnx/errors.js';
+import { ReconError } from '../../util/errors.js';
 import { createGradientSession } from '../../runtime/gradient-session.js';
 import { buildGradsReport, formatGradsReport } from '../../conflict/grads-report.js';
 import { optionValue } from '../args.js';

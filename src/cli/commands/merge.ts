@@ -1,4 +1,4 @@
-import { ReconError } from '../../onnx/errors.js';
+import { ReconError } from '../../util/errors.js';
 import { readConflictReport, writeConflictReport } from '../../report/io.js';
 import { mergeReports } from '../../report/merge.js';
 import { renderRankingTable } from '../../report/table.js';

@@ -1,5 +1,5 @@
 import { dirname, relative } from 'node:path';
-import { ReconError } from '../../onnx/errors.js';
+import { ReconError } from '../../util/errors.js';
 import { readConflictReport, writeTextFileAtomic } from '../../report/io.js';
 import { renderRankingTable } from '../../report/table.js';
 import { renderConflictCsv } from '../../report/csv.js';

@@ -1,7 +1,7 @@
 import { writeTextFileAtomic } from '../../util/atomic-write.js';
 import { resolve } from 'node:path';
 import { readFileSync } from 'node:fs';
-import { ReconError } from '../../onnx/errors.js';
+import { ReconError } from '../../util/errors.js';
 import { isReconScores, parseReconScores } from '../../report/recon-json.js';
 import { saveModel } from '../../onnx/save.js';
 import { analyzeModel } from '../../analysis/analyze.js';

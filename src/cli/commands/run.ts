@@ -1,7 +1,7 @@
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createHash } from 'node:crypto';
-import { ReconError } from '../../onnx/errors.js';
+import { ReconError } from '../../util/errors.js';
 import { loadModel } from '../../onnx/load.js';
 import type { Model } from '../../onnx/model.js';
 import { saveModel, serializeModel } from '../../onnx/save.js';

@@ -1,6 +1,6 @@
 import { writePartsAtomic } from '../../util/atomic-write.js';
 import { basename, dirname, join } from 'node:path';
-import { ReconError } from '../../onnx/errors.js';
+import { ReconError } from '../../util/errors.js';
 import { saveModel } from '../../onnx/save.js';
 import { loadDataset } from '../../data/dataset.js';
 import { analyzeModel } from '../../analysis/analyze.js';

@@ -1,5 +1,5 @@
 import { writeTextFileAtomic } from '../../util/atomic-write.js';
-import { ReconError } from '../../onnx/errors.js';
+import { ReconError } from '../../util/errors.js';
 import { saveModel } from '../../onnx/save.js';
 import { loadDataset } from '../../data/dataset.js';
 import { analyzeModel } from '../../analysis/analyze.js';

@@ -1,4 +1,4 @@
-import { ReconError } from '../../onnx/errors.js';
+import { ReconError } from '../../util/errors.js';
 import { loadModel } from '../../onnx/load.js';
 import { loadDataset } from '../../data/dataset.js';
 import type { HostTensor } from '../../data/host-tensor.js';

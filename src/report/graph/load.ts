@@ -5,7 +5,7 @@
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, isAbsolute, join } from 'node:path';
-import { ReconError } from '../../onnx/errors.js';
+import { ReconError } from '../../util/errors.js';
 import { loadModel } from '../../onnx/load.js';
 import type { Model } from '../../onnx/model.js';
 import { serializeModel } from '../../onnx/save.js';
