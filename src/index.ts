@@ -19,6 +19,7 @@ export { Node } from './onnx/node.js';
 export { Tensor } from './onnx/tensor.js';
 export { GraphBuilder, float, floats } from './onnx/builder.js';
 export { ReconError, isReconError } from './util/errors.js';
+export { VERSION } from './util/version.js';
 export type { DType } from './onnx/dtype.js';
 
 export { resolveTasks, parseTaskSpec, readTaskSpecFile, LOSS_KINDS, type TaskSpec, type LossKind, type TaskSelection } from './analysis/task-spec.js';

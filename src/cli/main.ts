@@ -8,7 +8,7 @@ import { checkNoAliasing, declaredPaths, validateDeclared } from './validate.js'
 import { acquireOutputLock } from '../util/lock.js';
 import { COMMANDS } from './registry.js';
 
-const VERSION = '0.1.0';
+import { VERSION } from '../util/version.js';
 
 function topHelp(commands: readonly Command[]): string {
   const w = Math.max(...commands.map((c) => c.name.length));

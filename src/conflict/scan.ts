@@ -20,7 +20,7 @@ import { createMethod, learnedParamName, type MethodInstance, type MethodOptionV
 import { createOptimizer, type CombinedGradient, type OptimizerState } from './optimizer.js';
 import { learningRateAt } from './schedule.js';
 import { updateRunningStats } from './running-stats.js';
-import { TOOL_VERSION } from '../rewrite/recon.js';
+import { VERSION } from '../util/version.js';
 
 export interface OptimizerConfig {
   kind: 'sgd' | 'adam' | 'none';
@@ -276,7 +276,7 @@ export async function runScan(
       )
     : undefined;
   const report = builder.build({
-    tool: { name: 'recon-onnx', version: TOOL_VERSION },
+    tool: { name: 'recon-onnx', version: VERSION },
     createdAt: new Date().toISOString(),
     model: { path: config.modelPath, opset: model.opset(''), sha256: createHash('sha256').update(serializeModel(model)).digest('hex') },
     partial: partialReason !== undefined,

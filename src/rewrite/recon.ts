@@ -9,7 +9,7 @@ import { nodeMacs } from './cost.js';
 import { resolveLayerNames } from './select.js';
 import type { RewriteSummary } from './types.js';
 
-export const TOOL_VERSION = '0.1.0';
+import { VERSION } from '../util/version.js';
 
 /** Parameters and multiply-accumulates per sample of a model, before and after a selection. */
 export interface ReconCost {
@@ -133,7 +133,7 @@ export async function reconRewrite(
       tasks: tasks.map((t) => ({ name: t.name, output: t.output })),
     },
     {
-      toolVersion: TOOL_VERSION,
+      toolVersion: VERSION,
       provenance: options.provenance ?? {},
       reach: (g) => {
         const m = new Map<Node, Set<string>>();

@@ -5,7 +5,8 @@ import { ReconError } from '../../util/errors.js';
 import { isReconScores, parseReconScores } from '../../report/recon-json.js';
 import { saveModel } from '../../onnx/save.js';
 import { analyzeModel } from '../../analysis/analyze.js';
-import { reconRewrite, CostModel, TOOL_VERSION, type ReconRewriteResult } from '../../rewrite/recon.js';
+import { reconRewrite, CostModel, type ReconRewriteResult } from '../../rewrite/recon.js';
+import { VERSION } from '../../util/version.js';
 import { parseLayerList, selectLayers, type SelectionRule } from '../../rewrite/select.js';
 import { verify } from '../../rewrite/verify.js';
 import { branchMapping } from '../../rewrite/mapping.js';
@@ -149,7 +150,7 @@ function selectionRule(args: ParsedArgs): SelectionRule {
 export function rewriteJson(r: ReconRewriteResult, output: string, original: Model, tasks: readonly TaskRef[]): Record<string, unknown> {
   return {
     schemaVersion: 1,
-    tool: { name: 'recon-onnx', version: TOOL_VERSION },
+    tool: { name: 'recon-onnx', version: VERSION },
     output,
     tasks: tasks.map((t) => ({ name: t.name, output: t.output })),
     layers: r.layers,
