@@ -109,3 +109,10 @@ export function resolveTasks(model: Model, selection: TaskSelection = {}): TaskS
   }
   return tasks;
 }
+
+/** The element type a task's target array must have. */
+export function targetDType(loss: LossKind): 'int64' | 'float32' | undefined {
+  if (loss === 'cross_entropy') return 'int64';
+  if (loss === 'none') return undefined;
+  return 'float32';
+}

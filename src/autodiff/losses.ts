@@ -99,10 +99,3 @@ export function appendLoss(
   }
   return task.weight === 1 ? loss : op1('Mul', [loss, c(task.weight)]);
 }
-
-/** The element type a task's target array must have. */
-export function targetDType(loss: LossKind): 'int64' | 'float32' | undefined {
-  if (loss === 'cross_entropy') return 'int64';
-  if (loss === 'none') return undefined;
-  return 'float32';
-}

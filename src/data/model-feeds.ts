@@ -1,8 +1,7 @@
 import { ReconError } from '../util/errors.js';
 import type { Model } from '../onnx/model.js';
 import { tensorTypeOf } from '../onnx/value-info.js';
-import type { TaskSpec } from '../analysis/task-spec.js';
-import { targetDType } from '../autodiff/losses.js';
+import { targetDType, type TaskSpec } from '../analysis/task-spec.js';
 import { getArray, takeRows, toModelDtype, describeMismatch, type Dataset } from './dataset.js';
 import { isHostDtype, type HostTensor } from './host-tensor.js';
 

@@ -7,13 +7,12 @@ import { tensorTypeOf } from '../onnx/value-info.js';
 import { dtypeFromCode } from '../onnx/dtype.js';
 import { int64ToNumber } from '../onnx/long.js';
 import { ReconError } from '../util/errors.js';
-import type { TaskSpec } from '../analysis/task-spec.js';
+import { targetDType, type TaskSpec } from '../analysis/task-spec.js';
 import { analyzeModel } from '../analysis/analyze.js';
 import { inferShapes, type ShapeInfo } from '../analysis/shapes.js';
 import { buildGradientGraph } from '../autodiff/gradient-graph.js';
 import { createDefaultRegistry } from '../autodiff/register-all.js';
 import { planFeeds } from '../data/model-feeds.js';
-import { targetDType } from '../autodiff/losses.js';
 import type { HostTensor } from '../data/host-tensor.js';
 
 /**
