@@ -14,9 +14,9 @@ import { closeSync, existsSync, mkdirSync, openSync, readFileSync, writeFileSync
 import { basename, join } from 'node:path';
 import { readTaskSpecFile } from '../src/analysis/task-spec.js';
 import { loadDataset } from '../src/data/dataset.js';
-import { feedsFor, planFeeds } from '../src/data/model-feeds.js';
+import { feedsFor, planFeeds } from '../src/analysis/model-feeds.js';
 import { loadModel } from '../src/onnx/index.js';
-import { createGradientSession, type GradientStep } from '../src/runtime/gradient-session.js';
+import { createGradientSession, type GradientStep } from '../src/conflict/gradient-session.js';
 import type { HostTensor } from '../src/runtime/host-tensor.js';
 import { forecastGradientGraph, syntheticBatch } from '../src/runtime/placement.js';
 

@@ -12,7 +12,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
-import { createGradientSession } from '../src/runtime/gradient-session.js';
+import { createGradientSession } from '../src/conflict/gradient-session.js';
 import { runScan } from '../src/conflict/scan.js';
 import { makeDataset } from '../src/data/dataset.js';
 import { applyBenchEnv, benchModel, benchSessionOptions, median, type BenchModelName } from './bench-util.js';

@@ -5,7 +5,7 @@
  * `optimizer.step`) and as it does now (`optimizer.stepCombined`). Medians of 5 after warm-up.
  * Usage: npx tsx bench/train-parts.ts [batch]
  */
-import { createGradientSession } from '../src/runtime/gradient-session.js';
+import { createGradientSession } from '../src/conflict/gradient-session.js';
 import { createOptimizer, type CombinedGradient } from '../src/conflict/optimizer.js';
 import { analyzeModel } from '../src/analysis/analyze.js';
 import type { HostTensor } from '../src/runtime/host-tensor.js';

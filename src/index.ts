@@ -28,7 +28,7 @@ export type { Layer } from './analysis/layers.js';
 export { inferShapes, type ShapeInfo } from './analysis/shapes.js';
 export { buildInspectReport, formatInspectReport, type InspectReport } from './analysis/inspect.js';
 
-export { createGradientSession, GradientSession, type GradientSessionOptions, type GradientStep } from './runtime/gradient-session.js';
+export { createGradientSession, GradientSession, type GradientSessionOptions, type GradientStep } from './conflict/gradient-session.js';
 export { RuntimeSession, type DeviceSpec, type SessionOptions } from './runtime/session.js';
 export type { HostTensor } from './data/host-tensor.js';
 export { loadDataset, type Dataset } from './data/dataset.js';

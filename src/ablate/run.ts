@@ -12,7 +12,7 @@ import { saveModel, serializeModel } from '../onnx/save.js';
 import type { TaskSpec } from '../analysis/task-spec.js';
 import { analyzeModel, type ModelAnalysis } from '../analysis/analyze.js';
 import type { Dataset } from '../data/dataset.js';
-import { checkDataset, planFeeds } from '../data/model-feeds.js';
+import { checkDataset, planFeeds } from '../analysis/model-feeds.js';
 import { cloneModel } from '../autodiff/gradient-graph.js';
 import { runScan, type ScanConfig, type ScanResult } from '../conflict/scan.js';
 import { CostModel, reconRewrite } from '../rewrite/recon.js';

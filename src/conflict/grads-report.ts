@@ -1,7 +1,7 @@
 import type { TaskSpec } from '../analysis/task-spec.js';
 import type { ModelAnalysis } from '../analysis/analyze.js';
 import type { Model } from '../onnx/model.js';
-import type { GradientStep } from '../runtime/gradient-session.js';
+import type { GradientStep } from './gradient-session.js';
 import { cosineFromGram, normsFromGram, taskPairs } from './gram.js';
 import { table } from '../analysis/inspect.js';
 

@@ -12,7 +12,7 @@ import { analyzeModel } from '../analysis/analyze.js';
 import { inferShapes, type ShapeInfo } from '../analysis/shapes.js';
 import { buildGradientGraph } from '../autodiff/gradient-graph.js';
 import { createDefaultRegistry } from '../autodiff/register-all.js';
-import { planFeeds } from '../data/model-feeds.js';
+import { planFeeds } from '../analysis/model-feeds.js';
 import type { HostTensor } from '../data/host-tensor.js';
 
 /**

@@ -3,7 +3,7 @@ import { serializeModel } from '../onnx/save.js';
 import type { TaskSpec } from '../analysis/task-spec.js';
 import type { Dataset } from '../data/dataset.js';
 import { batchIndices } from '../data/dataset.js';
-import { feedsFor, planFeeds } from '../data/model-feeds.js';
+import { feedsFor, planFeeds } from '../analysis/model-feeds.js';
 import { RuntimeSession, type SessionOptions } from '../runtime/session.js';
 import { inferenceForm } from './model-forms.js';
 

@@ -7,7 +7,7 @@ import type { HostTensor } from '../../src/data/host-tensor.js';
 import { parseTaskSpec } from '../../src/analysis/task-spec.js';
 import { runScan, type ScanCheckpoint, type ScanConfig } from '../../src/conflict/scan.js';
 import { loadCheckpoint, saveCheckpoint } from '../../src/conflict/checkpoint.js';
-import { createGradientSession } from '../../src/runtime/gradient-session.js';
+import { createGradientSession } from '../../src/conflict/gradient-session.js';
 import { createMethod, type MethodName } from '../../src/conflict/method-registry.js';
 import { createOptimizer, type CombinedGradient } from '../../src/conflict/optimizer.js';
 import { sumGrams } from '../../src/conflict/gram.js';

@@ -3,7 +3,7 @@ import { makeDataset, type Dataset } from '../../src/data/dataset.js';
 import type { HostTensor } from '../../src/data/host-tensor.js';
 import { parseTaskSpec } from '../../src/analysis/task-spec.js';
 import { runScan, type ScanCheckpoint, type ScanConfig } from '../../src/conflict/scan.js';
-import { createGradientSession } from '../../src/runtime/gradient-session.js';
+import { createGradientSession } from '../../src/conflict/gradient-session.js';
 import { mergeReports } from '../../src/report/merge.js';
 import { Random } from '../../src/util/random.js';
 import { referenceModel } from '../../models/reference-models.js';

@@ -19,7 +19,7 @@ import { readNpz } from '../../src/data/npz.js';
 import type { HostTensor } from '../../src/data/host-tensor.js';
 import { parseTaskSpec, type TaskSpec } from '../../src/analysis/task-spec.js';
 import { analyzeModel } from '../../src/analysis/analyze.js';
-import { createGradientSession } from '../../src/runtime/gradient-session.js';
+import { createGradientSession } from '../../src/conflict/gradient-session.js';
 import { cosineFromGram, normsFromGram, taskPairs } from '../../src/conflict/gram.js';
 import { runScan } from '../../src/conflict/scan.js';
 import { makeDataset } from '../../src/data/dataset.js';

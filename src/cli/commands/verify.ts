@@ -2,7 +2,7 @@ import { ReconError } from '../../util/errors.js';
 import { loadModel } from '../../onnx/load.js';
 import { loadDataset } from '../../data/dataset.js';
 import type { HostTensor } from '../../data/host-tensor.js';
-import { planFeeds, feedsFor } from '../../data/model-feeds.js';
+import { planFeeds, feedsFor } from '../../analysis/model-feeds.js';
 import { verify } from '../../rewrite/verify.js';
 import { optionValue } from '../args.js';
 import type { Command } from '../command.js';

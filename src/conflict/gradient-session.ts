@@ -5,10 +5,10 @@ import { analyzeModel, type ModelAnalysis } from '../analysis/analyze.js';
 import { buildGradientGraph, type GradientGraph } from '../autodiff/gradient-graph.js';
 import { createDefaultRegistry } from '../autodiff/register-all.js';
 import type { GradientRegistry } from '../autodiff/registry.js';
-import { cudaStatus } from './cuda.js';
-import { sumGrams } from '../conflict/gram.js';
-import type { HostTensor } from './host-tensor.js';
-import { RuntimeSession, type SessionOptions } from './session.js';
+import { cudaStatus } from '../runtime/cuda.js';
+import { sumGrams } from './gram.js';
+import type { HostTensor } from '../runtime/host-tensor.js';
+import { RuntimeSession, type SessionOptions } from '../runtime/session.js';
 
 export interface GradientSessionOptions extends SessionOptions {
   batchNorm?: 'train' | 'eval';

@@ -7,7 +7,7 @@ import { readNpz } from '../../src/data/npz.js';
 import { toModelDtype } from '../../src/data/dataset.js';
 import type { HostTensor } from '../../src/data/host-tensor.js';
 import { parseTaskSpec } from '../../src/analysis/task-spec.js';
-import { createGradientSession, type GradientSession } from '../../src/runtime/gradient-session.js';
+import { createGradientSession, type GradientSession } from '../../src/conflict/gradient-session.js';
 import { cosineFromGram, normsFromGram, sumGrams, taskPairs } from '../../src/conflict/gram.js';
 import { referenceModel } from '../../models/reference-models.js';
 

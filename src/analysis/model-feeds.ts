@@ -1,9 +1,9 @@
 import { ReconError } from '../util/errors.js';
 import type { Model } from '../onnx/model.js';
 import { tensorTypeOf } from '../onnx/value-info.js';
-import { targetDType, type TaskSpec } from '../analysis/task-spec.js';
-import { getArray, takeRows, toModelDtype, describeMismatch, type Dataset } from './dataset.js';
-import { isHostDtype, type HostTensor } from './host-tensor.js';
+import { targetDType, type TaskSpec } from './task-spec.js';
+import { getArray, takeRows, toModelDtype, describeMismatch, type Dataset } from '../data/dataset.js';
+import { isHostDtype, type HostTensor } from '../data/host-tensor.js';
 
 /** What a model needs from a dataset: its feed inputs and each task's target. */
 export interface FeedPlan {

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { GradientRegistry } from '../../src/autodiff/registry.js';
 import { createDefaultRegistry } from '../../src/autodiff/register-all.js';
 import { resolveTasks } from '../../src/analysis/task-spec.js';
-import { createGradientSession } from '../../src/runtime/gradient-session.js';
+import { createGradientSession } from '../../src/conflict/gradient-session.js';
 import { randomFeeds } from '../../src/rewrite/verify.js';
 import { referenceModel } from '../../models/reference-models.js';
 
