@@ -18,7 +18,7 @@ import { feedsFor, planFeeds } from '../src/analysis/model-feeds.js';
 import { loadModel } from '../src/onnx/index.js';
 import { createGradientSession, type GradientStep } from '../src/conflict/gradient-session.js';
 import type { HostTensor } from '../src/runtime/host-tensor.js';
-import { forecastGradientGraph, syntheticBatch } from '../src/runtime/placement.js';
+import { forecastGradientGraph, syntheticBatch } from '../src/autodiff/gradient-placement.js';
 
 /**
  * Tolerances. The two providers sum in different orders (cuDNN and cuBLAS pick their own

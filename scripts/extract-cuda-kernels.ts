@@ -1,10 +1,10 @@
 /**
- * Regenerates src/runtime/cuda-kernels.json: the kernels onnxruntime's CUDA execution provider
- * registers, read from onnxruntime's source, plus what src/runtime/placement.ts needs to forecast
+ * Regenerates src/analysis/cuda-kernels.json: the kernels onnxruntime's CUDA execution provider
+ * registers, read from onnxruntime's source, plus what src/analysis/placement.ts needs to forecast
  * which nodes of a graph run on the GPU.
  *
  *   npx tsx scripts/extract-cuda-kernels.ts --ort <onnxruntime git dir> --ort-rev <commit|tag>
- *     --onnx <onnx git dir> --onnx-rev <tag> [--ort-repo owner/name] [--out src/runtime/cuda-kernels.json]
+ *     --onnx <onnx git dir> --onnx-rev <tag> [--ort-repo owner/name] [--out src/analysis/cuda-kernels.json]
  *     [--note "why this commit"]...
  *
  * Sources, all read with `git show <rev>:<path>` (a bare mirror is enough):
@@ -52,7 +52,7 @@ function parseArgs(argv: string[]): Args {
     ortRepo: get('ort-repo') ?? 'microsoft/onnxruntime',
     onnx: need('onnx'),
     onnxRev: need('onnx-rev'),
-    out: get('out') ?? 'src/runtime/cuda-kernels.json',
+    out: get('out') ?? 'src/analysis/cuda-kernels.json',
     notes: argv.flatMap((a, i) => (a === '--note' && argv[i + 1] !== undefined ? [argv[i + 1]!] : [])),
   };
 }

@@ -9,7 +9,7 @@ import type { HostTensor } from '../runtime/host-tensor.js';
 /**
  * Forward ops that onnxruntime's CUDA provider has no kernel for, rewritten before differentiating
  * into exact equivalents it runs, so a gradient graph built for `--device cuda` does not copy
- * activations to the host and back on every step (src/runtime/placement.ts finds such nodes).
+ * activations to the host and back on every step (src/analysis/placement.ts finds such nodes).
  * CPU graphs keep the original ops. Returns the number of rewritten nodes.
  *
  * - MaxUnpool (SegNet/MTAN decoders): a ScatterElements of the values at MaxPool's flat indices

@@ -50,7 +50,7 @@ describe('recon doctor --graph', () => {
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/gradient graph of .*mlp\.onnx \(tasks T1, T2; --bn train; batch 2\)/);
     expect(r.stdout).toMatch(
-      /CUDA placement forecast from the kernel table of onnxruntime [\d.]+ @ [0-9a-f]{12} \(src\/runtime\/cuda-kernels\.json; onnxruntime-node here: [\d.]+\)/,
+      /CUDA placement forecast from the kernel table of onnxruntime [\d.]+ @ [0-9a-f]{12} \(src\/analysis\/cuda-kernels\.json; onnxruntime-node here: [\d.]+\)/,
     );
     expect(r.stdout).toMatch(/^\d+ nodes: CUDAExecutionProvider \d+, CPUExecutionProvider 0 \(0 expected, 0 unexpected fallbacks\)/m);
     // A training scan feeds the parameters too: a larger graph, still all on CUDA.

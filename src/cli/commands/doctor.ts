@@ -4,7 +4,8 @@ import { GraphBuilder } from '../../onnx/builder.js';
 import { serializeModel } from '../../onnx/save.js';
 import { RuntimeSession } from '../../runtime/session.js';
 import { cudaStatus, onnxruntimeBindingDir, PINNED_ONNXRUNTIME } from '../../runtime/cuda.js';
-import { cudaKernelTable, forecastGradientGraph, formatPlacementReport, syntheticBatch } from '../../runtime/placement.js';
+import { cudaKernelTable, formatPlacementReport } from '../../analysis/placement.js';
+import { forecastGradientGraph, syntheticBatch } from '../../autodiff/gradient-placement.js';
 import { loadModel } from '../../onnx/load.js';
 import { optionValue, type ParsedArgs } from '../args.js';
 import type { Command, CommandIO } from '../command.js';
@@ -89,7 +90,7 @@ async function graphForecast(args: ParsedArgs, io: CommandIO): Promise<number> {
   const p = cudaKernelTable().provenance;
   io.stdout(
     `${training ? 'training ' : ''}gradient graph of ${path} (tasks ${tasks.map((t) => t.name).join(', ')}; --bn ${batchNorm}; batch ${batchSize})\n` +
-      `CUDA placement forecast from the kernel table of onnxruntime ${p.version} @ ${p.commit.slice(0, 12)} (src/runtime/cuda-kernels.json; onnxruntime-node here: ${onnxruntimeBindingDir().version})\n` +
+      `CUDA placement forecast from the kernel table of onnxruntime ${p.version} @ ${p.commit.slice(0, 12)} (src/analysis/cuda-kernels.json; onnxruntime-node here: ${onnxruntimeBindingDir().version})\n` +
       `${formatPlacementReport(report)}\n`,
   );
   return report.fallbacks.length > 0 ? 1 : 0;

@@ -2,7 +2,8 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { loadModel } from '../../src/onnx/index.js';
 import { readNpz } from '../../src/data/npz.js';
-import { forecastGradientGraph, formatPlacementReport } from '../../src/runtime/placement.js';
+import { formatPlacementReport } from '../../src/analysis/placement.js';
+import { forecastGradientGraph } from '../../src/autodiff/gradient-placement.js';
 import { corpusArchs, corpusTasks } from '../conformance/corpus-index.js';
 
 describe('CUDA placement of the conformance corpus gradient graphs', () => {

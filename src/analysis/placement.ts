@@ -1,19 +1,11 @@
-import { existsSync, readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
+import kernelTable from './cuda-kernels.json' with { type: 'json' };
 import type { Model } from '../onnx/model.js';
 import { Graph } from '../onnx/graph.js';
 import type { Node } from '../onnx/node.js';
 import { tensorTypeOf } from '../onnx/value-info.js';
 import { dtypeFromCode } from '../onnx/dtype.js';
 import { int64ToNumber } from '../onnx/long.js';
-import { ReconError } from '../util/errors.js';
-import { targetDType, type TaskSpec } from '../analysis/task-spec.js';
-import { analyzeModel } from '../analysis/analyze.js';
-import { inferShapes, type ShapeInfo } from '../analysis/shapes.js';
-import { buildGradientGraph } from '../autodiff/gradient-graph.js';
-import { createDefaultRegistry } from '../autodiff/register-all.js';
-import { planFeeds } from '../analysis/model-feeds.js';
-import type { HostTensor } from '../data/host-tensor.js';
+import type { ShapeInfo } from './shapes.js';
 
 /**
  * Which nodes of a graph onnxruntime's CUDA execution provider would leave to the CPU, forecast
@@ -116,17 +108,9 @@ export interface CudaKernelTable {
   schemaVersions: Record<string, number[]>;
 }
 
-let table: CudaKernelTable | undefined;
-
-/** The kernel table, read once. Next to this module in src/; from dist/ the source copy is read. */
+/** The kernel table (imported as JSON, so tsc copies it into dist/ and the package ships it). */
 export function cudaKernelTable(): CudaKernelTable {
-  if (table) return table;
-  // tsc does not copy JSON into dist/, so a built CLI reads the file from the source tree.
-  const candidates = ['./cuda-kernels.json', '../../../src/runtime/cuda-kernels.json'].map((p) => fileURLToPath(new URL(p, import.meta.url)));
-  const path = candidates.find((p) => existsSync(p));
-  if (!path) throw new ReconError(`the CUDA kernel table is missing (looked for ${candidates.join(', ')}); regenerate it with scripts/extract-cuda-kernels.ts`);
-  table = JSON.parse(readFileSync(path, 'utf8')) as CudaKernelTable;
-  return table;
+  return kernelTable as unknown as CudaKernelTable;
 }
 
 // --- the forecast ----------------------------------------------------------------------------
@@ -488,124 +472,6 @@ export function cudaPlacementReport(model: Model, shapes?: ShapeInfo): Placement
       );
   });
   return report;
-}
-
-// --- gradient graphs as --device cuda builds them ---------------------------------------------
-
-export interface GradientPlacementOptions {
-  batchNorm: 'train' | 'eval';
-  /** One batch: model inputs and task targets (see syntheticBatch). */
-  feeds: Record<string, HostTensor>;
-  trainableParams?: readonly string[];
-  rawGradients?: boolean;
-}
-
-/**
- * Builds the gradient graph exactly as GradientSession does for `--device cuda` (same options;
- * cuDNN keeps the Convs, so no convolution lowering), runs the shape probe on the built graph to
- * learn every value's element type (the backward nodes' values are not in the forward probe) and
- * forecasts its placement.
- */
-export async function forecastGradientGraph(model: Model, tasks: readonly TaskSpec[], options: GradientPlacementOptions): Promise<PlacementReport> {
-  const analysis = analyzeModel(model, [...tasks]);
-  const sharedParams = [...new Set(analysis.sharedLayers.flatMap((l) => l.params))];
-  const graph = await buildGradientGraph(model, {
-    tasks,
-    gramParams: sharedParams,
-    trainableParams: options.trainableParams,
-    rawGradients: options.rawGradients,
-    batchNorm: options.batchNorm,
-    registry: createDefaultRegistry(),
-    feeds: options.feeds,
-    lowerConvolutions: false,
-    lowerForCuda: true,
-  });
-  const feeds: Record<string, HostTensor> = { ...options.feeds };
-  for (const p of options.trainableParams ?? []) {
-    const t = model.graph.initializers.get(p);
-    if (t && !feeds[p]) feeds[p] = { dtype: 'float32', dims: t.dims.slice(), data: t.data('float32') };
-  }
-  const shapes = await inferShapes(graph.model, { feeds });
-  return cudaPlacementReport(graph.model, shapes);
-}
-
-/** A small deterministic generator (mulberry32): batches must be reproducible across runs. */
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let x = a;
-    x = Math.imul(x ^ (x >>> 15), x | 1);
-    x ^= x + Math.imul(x ^ (x >>> 7), x | 61);
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-/**
- * A batch shaped like the model's inputs and the tasks' targets: symbolic batch dims become
- * `batchSize`, other symbolic dims 1 (as the shape probe); float inputs random, integer inputs
- * zero (valid token indices), class targets random in [0, classes). Placement only needs shapes
- * and element types; the values just have to be valid.
- */
-export async function syntheticBatch(
-  model: Model,
-  tasks: readonly TaskSpec[],
-  options: { batchSize?: number; seed?: number } = {},
-): Promise<Record<string, HostTensor>> {
-  const batchSize = options.batchSize ?? 2;
-  const next = random(options.seed ?? 0);
-  const plan = planFeeds(model, tasks);
-  const feeds: Record<string, HostTensor> = {};
-  for (const input of plan.inputs) {
-    const dims = input.dims.map((d, i) => d ?? (i === 0 ? batchSize : 1));
-    const n = dims.reduce((a, b) => a * b, 1);
-    switch (input.dtype) {
-      case 'float32':
-        feeds[input.name] = { dtype: 'float32', dims, data: Float32Array.from({ length: n }, () => next() * 2 - 1) };
-        break;
-      case 'float64':
-        feeds[input.name] = { dtype: 'float64', dims, data: Float64Array.from({ length: n }, () => next() * 2 - 1) };
-        break;
-      case 'int64':
-        feeds[input.name] = { dtype: 'int64', dims, data: new BigInt64Array(n) };
-        break;
-      case 'int32':
-        feeds[input.name] = { dtype: 'int32', dims, data: new Int32Array(n) };
-        break;
-      case 'uint8':
-        feeds[input.name] = { dtype: 'uint8', dims, data: new Uint8Array(n) };
-        break;
-      case 'bool':
-        feeds[input.name] = { dtype: 'bool', dims, data: new Uint8Array(n) };
-        break;
-    }
-  }
-  const withTargets = tasks.filter((task) => targetDType(task.loss) !== undefined);
-  if (withTargets.length === 0) return feeds;
-  const predictions = await inferShapes(model, { feeds, only: withTargets.map((task) => task.output) });
-  for (const task of withTargets) {
-    const p = predictions.values.get(task.output)?.dims;
-    if (!p) throw new ReconError(`task "${task.name}": output "${task.output}" is not computed by the model`);
-    if (task.loss === 'cross_entropy') {
-      if (p.length < 2)
-        throw new ReconError(`task "${task.name}": cross_entropy needs an output with a class axis, "${task.output}" has shape [${p.join(',')}]`);
-      const dims = [p[0]!, ...p.slice(2)];
-      const classes = p[1]!;
-      feeds[task.target] = {
-        dtype: 'int64',
-        dims,
-        data: BigInt64Array.from({ length: dims.reduce((a, b) => a * b, 1) }, () => BigInt(Math.floor(next() * classes))),
-      };
-    } else {
-      const binary = task.loss === 'bce_with_logits';
-      feeds[task.target] = {
-        dtype: 'float32',
-        dims: p.slice(),
-        data: Float32Array.from({ length: p.reduce((a, b) => a * b, 1) }, () => (binary ? Math.round(next()) : next())),
-      };
-    }
-  }
-  return feeds;
 }
 
 /** The report as text: counts per EP, then each expected CPU node and each fallback. */

@@ -5,14 +5,8 @@ import { readTaskSpecFile } from '../../src/analysis/task-spec.js';
 import { inferShapes } from '../../src/analysis/shapes.js';
 import { analyzeModel } from '../../src/analysis/analyze.js';
 import { REFERENCE_MODELS, REFERENCE_OPSETS } from '../../models/reference-models.js';
-import {
-  cudaKernelTable,
-  cudaPlacementReport,
-  forecastCudaPlacement,
-  forecastGradientGraph,
-  formatPlacementReport,
-  syntheticBatch,
-} from '../../src/runtime/placement.js';
+import { cudaKernelTable, cudaPlacementReport, forecastCudaPlacement, formatPlacementReport } from '../../src/analysis/placement.js';
+import { forecastGradientGraph, syntheticBatch } from '../../src/autodiff/gradient-placement.js';
 
 /**
  * The CUDA kernel-coverage audit: the gradient graph of every reference model and of the committed
