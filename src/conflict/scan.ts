@@ -11,7 +11,7 @@ import type { HostTensor } from '../data/host-tensor.js';
 import { serializeModel } from '../onnx/save.js';
 import { cloneModel } from '../autodiff/gradient-graph.js';
 import { createGradientSession, type GradientSession, type GradientStep } from './gradient-session.js';
-import type { DeviceSpec } from '../runtime/session.js';
+import type { DeviceSpec, SessionOptions } from '../runtime/session.js';
 import { ConflictReportBuilder } from '../report/builder.js';
 import type { ConflictReport, CostPoint, SearchMethod } from '../report/schema.js';
 import { Random } from '../util/random.js';
@@ -47,6 +47,8 @@ export interface ScanConfig {
   batchNorm: 'train' | 'eval';
   device: DeviceSpec;
   intraOpThreads?: number;
+  /** The rest of the onnxruntime session settings (optimisation level, warnings such as `--device auto` falling back to the CPU), passed through unchanged. */
+  sessionOptions?: Omit<SessionOptions, 'device' | 'intraOpThreads'>;
   /** Static scans only: this process covers shard `index` (0-based) of `count`. */
   shard?: { index: number; count: number };
   /** Keep every per-step cosine (returned in the result for the sidecar file). */
@@ -122,6 +124,7 @@ export async function runScan(
     device: config.device,
     batchNorm: config.batchNorm,
     trainableParams: trainable,
+    ...config.sessionOptions,
     ...(config.intraOpThreads ? { intraOpThreads: config.intraOpThreads } : {}),
   });
   const analysis = session.analysis;

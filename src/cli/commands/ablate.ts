@@ -82,7 +82,7 @@ export const ablateCommand: Command = {
       if (outputs.includes(resolve(input))) throw new ReconError(`${input} is an input and would be overwritten by the ablation's outputs; choose another -o`);
     }
     const report = readConflictReport(scoresPath);
-    const training = { ...scanConfig(args, path, dataPath), S: DEFAULT_S };
+    const training = { ...scanConfig(args, path, dataPath, io), S: DEFAULT_S };
     const train = loadDataset(dataPath);
     const evalData = loadDataset(evalPath);
     mkdirSync(out, { recursive: true });

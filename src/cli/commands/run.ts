@@ -74,7 +74,7 @@ export const runCommand: Command = {
     if (!out) throw new ReconError('-o out/ is required');
     mkdirSync(out, { recursive: true });
     const S = Number(optionValue(args, 'S') ?? -0.02);
-    const config = searchConfig(args, path, dataPath, S);
+    const config = searchConfig(args, path, dataPath, S, io);
     const dataset = loadDataset(dataPath);
     const log = (m: string): void => io.stderr(`${m}\n`);
 
@@ -183,8 +183,8 @@ function graphOptions(
   }
 }
 
-function searchConfig(args: ParsedArgs, path: string, dataPath: string, S: number): ScanConfig {
-  const base = scanConfig(args, path, dataPath);
+function searchConfig(args: ParsedArgs, path: string, dataPath: string, S: number, io: CommandIO): ScanConfig {
+  const base = scanConfig(args, path, dataPath, io);
   const steps = optionValue(args, 'search-steps');
   const epochs = optionValue(args, 'search-epochs');
   const S4 = [0, -0.02, -0.05, -0.1];
@@ -281,7 +281,7 @@ async function trainStage(
   log(`training the ${what} model from scratch`);
   const result = await runWithInterrupts(io, (hooks) => runScan(fresh, tasks, train, config, hooks), undefined, 0, `train ${what}`);
   if (result.report.partial) throw new ReconError(`training of the ${what} model stopped: ${result.report.partialReason}`);
-  const metrics = await evaluateModel(result.trainedModel!, tasks, test, { device: config.device });
+  const metrics = await evaluateModel(result.trainedModel!, tasks, test, { ...config.sessionOptions, device: config.device });
   writeTextFileAtomic(metricsPath, `${JSON.stringify({ model: config.modelPath, epochs: config.epochs, metrics }, null, 2)}\n`);
   return metrics;
 }

@@ -94,7 +94,7 @@ export const scanCommand: Command = {
     // A resumed scan continues its own report; any other report path must not be an input.
     if (resumeFrom !== undefined && reportPath === resumeFrom) checkOutputFile(reportPath, '--resume');
     else if (optionValue(args, 'output') === undefined) checkDerivedOutput(args, 'the report', reportPath);
-    const config = scanConfig(args, path, dataPath);
+    const config = scanConfig(args, path, dataPath, io);
     const release = acquireOutputLock(reportPath, 'recon scan', (m) => io.stderr(`warning: ${m}\n`));
     try {
       return await scanWithLock(args, io, { path, model, tasks, dataPath, reportPath, resumeFrom, config });
@@ -132,7 +132,7 @@ async function scanWithLock(
 }
 
 /** Settings shared by scan, train and run. */
-export function scanConfig(args: ParsedArgs, modelPath: string, dataPath: string): ScanConfig {
+export function scanConfig(args: ParsedArgs, modelPath: string, dataPath: string, io: CommandIO): ScanConfig {
   const cmd = 'scan';
   const optimizer = (optionValue(args, 'optimizer') ?? 'sgd') as ScanConfig['optimizer']['kind'];
   if (!['sgd', 'adam', 'none'].includes(optimizer)) throw new ReconError(`--optimizer must be sgd, adam or none, got "${optimizer}"`);
@@ -160,7 +160,7 @@ export function scanConfig(args: ParsedArgs, modelPath: string, dataPath: string
     return v;
   };
   const threads = optionValue(args, 'threads');
-  const runtime = runtimeArgs(args, { stdout: () => {}, stderr: () => {}, interactive: false });
+  const runtime = runtimeArgs(args, io);
   return {
     modelPath,
     dataPath,
@@ -183,6 +183,10 @@ export function scanConfig(args: ParsedArgs, modelPath: string, dataPath: string
     batchNorm: bnArg(args, 'train'),
     device: runtime.device,
     ...(threads ? { intraOpThreads: Number(threads) } : {}),
+    sessionOptions: {
+      onWarning: runtime.onWarning,
+      ...(runtime.graphOptimizationLevel ? { graphOptimizationLevel: runtime.graphOptimizationLevel } : {}),
+    },
     ...(shard ? { shard } : {}),
     recordSteps: args.flags.has('record-steps'),
     ...(optionValue(args, 'cagrad-alpha') !== undefined ? { cagradAlpha: numberOption(args, 'cagrad-alpha', 0.2, cmd) } : {}),

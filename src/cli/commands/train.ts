@@ -59,7 +59,7 @@ export const trainCommand: Command = {
         'graddrop is not available: it needs element-wise access to the gradient of the shared representation, which the per-layer Gram design does not provide (see README)',
       );
     }
-    const config = scanConfig(args, path, dataPath);
+    const config = scanConfig(args, path, dataPath, io);
     if (config.optimizer.kind === 'none') throw new ReconError('training needs --optimizer sgd or adam');
     const outputs = trainOutputs(args, path, output);
     if (outputs.trainingForm && config.batchNorm === 'eval' && loaded.graph.nodes.some((n) => n.opType === 'BatchNormalization')) {
@@ -84,7 +84,7 @@ export const trainCommand: Command = {
     const history: { epoch: number; metrics: TaskMetrics[] }[] = [];
     const evaluate = async (epoch: number, current: () => typeof model): Promise<void> => {
       if (!test) return;
-      const metrics = await evaluateModel(current(), tasks, test, { device: config.device });
+      const metrics = await evaluateModel(current(), tasks, test, { ...config.sessionOptions, device: config.device });
       history.push({ epoch: epoch + 1, metrics });
       io.stderr(`\nepoch ${epoch + 1}: ${formatMetrics(metrics)}\n`);
     };
