@@ -1,7 +1,7 @@
 import type { Model } from '../onnx/model.js';
 import type { Node } from '../onnx/node.js';
 import { ReconError } from '../util/errors.js';
-import { isFloatDType } from '../onnx/dtype.js';
+import { isFloatDType, type DType } from '../onnx/dtype.js';
 import type { ShapeInfo } from '../analysis/shapes.js';
 import { Emitter } from './emitter.js';
 import type { GradientRegistry } from './registry.js';
@@ -41,6 +41,7 @@ export function buildGradients(model: Model, registry: GradientRegistry, spec: G
 
   const emit = new Emitter(graph, opset);
   const grads = new Map<string, Map<string, string>>();
+  const gradTypes = new Map<string, DType>();
   for (const loss of spec.losses) {
     const onPath = ancestorsOf(loss.value, producers, requiresGrad);
     const contributions = new Map<string, string[]>();
@@ -64,6 +65,11 @@ export function buildGradients(model: Model, registry: GradientRegistry, spec: G
       if (!onPath.has(node)) continue;
       const outGrads = node.outputs.map((o) => (o ? gradOf(o) : undefined));
       if (outGrads.every((g) => g === undefined)) continue;
+      // A gradient has its value's element type (rules ask, to emit constants of that type).
+      outGrads.forEach((g, i) => {
+        const t = spec.shapes.values.get(node.outputs[i]!)?.dtype;
+        if (g && t) gradTypes.set(g, t);
+      });
       const rule = rules.get(node)!;
       const differentiable = new Set(rule.differentiableInputs(node, opset));
       const needs = (i: number): boolean => {
@@ -77,7 +83,12 @@ export function buildGradients(model: Model, registry: GradientRegistry, spec: G
         emit,
         batchNorm: spec.batchNorm ?? 'train',
         shape: (v) => shapeOf(spec.shapes, v, node),
-        dtype: (v) => spec.shapes.values.get(v)?.dtype ?? 'float32',
+        dtype: (v) => {
+          // Guessing float32 would emit constants of the wrong type into float64 graphs.
+          const d = spec.shapes.values.get(v)?.dtype ?? gradTypes.get(v);
+          if (d === undefined) throw new Error(`no element type is known for "${v}" while differentiating ${node.label}`);
+          return d;
+        },
         constant: (v) => spec.shapes.constants.get(v),
         outputGrad: (i) => outGrads[i],
         needsGrad: needs,

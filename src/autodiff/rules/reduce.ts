@@ -1,3 +1,4 @@
+import { dtypeCode } from '../../onnx/dtype.js';
 import { ReconError } from '../../util/errors.js';
 import type { Node } from '../../onnx/node.js';
 import type { Emitter } from '../emitter.js';
@@ -65,7 +66,7 @@ export const reduceMaxRule: GradientRule = {
     const x = ctx.node.inputs[0]!;
     const y = expandBack(ctx, ctx.node.outputs[0]!);
     const dY = expandBack(ctx, ctx.outputGrad(0)!);
-    const mask = e.op1('Cast', [e.op1('Equal', [x, y])], { to: 1 });
+    const mask = e.op1('Cast', [e.op1('Equal', [x, y])], { to: dtypeCode(ctx.dtype(x)) });
     const axes = reductionAxes(ctx, ctx.node);
     const ties = e.op1('Expand', [e.reduceSum(mask, axes, true), e.int64s(ctx.shape(x))]);
     return { 0: e.div(e.mul(dY, mask), ties) };
