@@ -1,7 +1,7 @@
 import type { Node } from '../../onnx/node.js';
 import type { Emitter } from '../emitter.js';
 import type { GradientContext, GradientRule, InputGradients } from '../types.js';
-import { padZeros } from './emit-util.js';
+import { numel, padZeros, range, repeated } from './emit-util.js';
 import { sharedValue } from './shared-values.js';
 
 /**
@@ -56,22 +56,6 @@ export interface ConvGeometry {
   group: number;
 }
 
-function ones(n: number): number[] {
-  return Array.from({ length: n }, () => 1);
-}
-
-function zeros(n: number): number[] {
-  return Array.from({ length: n }, () => 0);
-}
-
-function range(from: number, to: number): number[] {
-  return Array.from({ length: to - from }, (_, i) => from + i);
-}
-
-function product(values: readonly number[]): number {
-  return values.reduce((a, b) => a * b, 1);
-}
-
 /**
  * Explicit (begin, end) pads of a Conv/pooling node, resolving auto_pad from static sizes the way
  * onnxruntime does: SAME_* aims at ceil(in / stride) outputs and puts the odd pad at the end
@@ -87,11 +71,11 @@ export function explicitPads(
   const k = inSpatial.length;
   const autoPad = node.attrs.string('auto_pad', 'NOTSET');
   if (autoPad === 'NOTSET' || autoPad === '') {
-    const pads = node.attrs.ints('pads') ?? zeros(2 * k);
+    const pads = node.attrs.ints('pads') ?? repeated(2 * k, 0);
     if (pads.length !== 2 * k) throw new Error(`${node.label}: pads has ${pads.length} entries, expected ${2 * k}`);
     return { begin: pads.slice(0, k), end: pads.slice(k) };
   }
-  if (autoPad === 'VALID') return { begin: zeros(k), end: zeros(k) };
+  if (autoPad === 'VALID') return { begin: repeated(k, 0), end: repeated(k, 0) };
   if (autoPad !== 'SAME_UPPER' && autoPad !== 'SAME_LOWER') throw new Error(`${node.label}: unknown auto_pad ${autoPad}`);
   const begin: number[] = [];
   const end: number[] = [];
@@ -116,8 +100,8 @@ export function convGeometry(ctx: GradientContext): ConvGeometry {
 export function convNodeGeometry(node: Node, xShape: readonly number[], wShape: readonly number[], yShape: readonly number[]): ConvGeometry {
   const k = xShape.length - 2;
   const kernel = node.attrs.ints('kernel_shape') ?? wShape.slice(2);
-  const strides = node.attrs.ints('strides') ?? ones(k);
-  const dilations = node.attrs.ints('dilations') ?? ones(k);
+  const strides = node.attrs.ints('strides') ?? repeated(k, 1);
+  const dilations = node.attrs.ints('dilations') ?? repeated(k, 1);
   const group = node.attrs.int('group', 1);
   const inSpatial = xShape.slice(2);
   const { begin, end } = explicitPads(node, inSpatial, kernel, strides, dilations);
@@ -179,7 +163,7 @@ function convInputGradTransposed(e: Emitter, dY: string, w: string, geo: ConvGeo
 function channelsSpatialBatch(e: Emitter, v: string, shape: readonly number[]): string {
   return sharedValue(e, `csn:${v}`, () => {
     const [n, c] = shape as [number, number];
-    const s = product(shape.slice(2));
+    const s = numel(shape.slice(2));
     const flat = e.reshape(v, [n, c, s]);
     return n === 1 ? e.reshape(flat, [c, s, 1]) : e.transpose(flat, [1, 2, 0]);
   });
@@ -194,9 +178,9 @@ function gatherAlong(e: Emitter, v: string, rank: number, axis: number, size: nu
   if (table.length === size && table.every((h, i) => h === i)) return v;
   let source = v;
   if (table.includes(size)) {
-    const end = zeros(rank);
+    const end = repeated(rank, 0);
     end[axis] = 1;
-    source = sharedValue(e, `zero-pad:${v}:${axis}`, () => padZeros(e, v, zeros(rank), end));
+    source = sharedValue(e, `zero-pad:${v}:${axis}`, () => padZeros(e, v, repeated(rank, 0), end));
   }
   const indices = e.builder.constant(
     `${e.prefix}/const`,
@@ -289,7 +273,7 @@ function tapBlocks(kind: BlockKind, geo: ConvGeometry, inSpatial: readonly numbe
     }
     axisGroups.push(groups.filter((g) => g.taps.length > 0 && g.positions.length > 0));
   }
-  const sourceSize = product(sourceExtents);
+  const sourceSize = numel(sourceExtents);
   return combinations(axisGroups).map((parts) => {
     const tapTuples = combinations(parts.map((p) => p.taps));
     const positionTuples = combinations(parts.map((p) => p.positions));
@@ -389,8 +373,8 @@ function planBlocks(kind: BlockKind, geo: ConvGeometry, xShape: readonly number[
     c: xShape[1]!,
     m: yShape[1]!,
     g: geo.group,
-    taps: product(geo.kernel),
-    positions: product(kind === 'input' ? inSpatial : outSpatial),
+    taps: numel(geo.kernel),
+    positions: numel(kind === 'input' ? inSpatial : outSpatial),
     constantWeight,
   };
   let best: { blocks: TapBlock[]; cost: number } | undefined;
@@ -448,9 +432,9 @@ export function convForwardIm2col(
   const cg = c / g;
   const mg = m / g;
   const inSpatial = xShape.slice(2);
-  const s = product(inSpatial);
-  const p = product(yShape.slice(2));
-  const tapCount = product(geo.kernel);
+  const s = numel(inSpatial);
+  const p = numel(yShape.slice(2));
+  const tapCount = numel(geo.kernel);
   const xt = channelsSpatialBatch(e, x, xShape); // [C, S, N]
   const blocks: string[] = [];
   const placed: number[] = [];
@@ -493,9 +477,9 @@ function convInputGradIm2col(e: Emitter, dY: string, w: string, geo: ConvGeometr
   const cg = c / g;
   const mg = m / g;
   const inSpatial = xShape.slice(2);
-  const s = product(inSpatial);
-  const p = product(yShape.slice(2));
-  const tapCount = product(geo.kernel);
+  const s = numel(inSpatial);
+  const p = numel(yShape.slice(2));
+  const tapCount = numel(geo.kernel);
   const dYt = channelsSpatialBatch(e, dY, yShape);
   const blocks: string[] = [];
   const placed: number[] = [];
@@ -564,9 +548,9 @@ function convWeightGradIm2col(e: Emitter, x: string, dY: string, geo: ConvGeomet
   const mg = m / g;
   const inSpatial = xShape.slice(2);
   const outSpatial = yShape.slice(2);
-  const s = product(inSpatial);
-  const p = product(outSpatial);
-  const tapCount = product(geo.kernel);
+  const s = numel(inSpatial);
+  const p = numel(outSpatial);
+  const tapCount = numel(geo.kernel);
   const dYt = channelsSpatialBatch(e, dY, yShape); // [M, P, N]
   const xt = channelsSpatialBatch(e, x, xShape); // [C, S, N]
   const blocks = planBlocks('weight', geo, xShape, yShape);
@@ -631,7 +615,7 @@ function convWeightGradSwapped(e: Emitter, x: string, dY: string, geo: ConvGeome
   }
   let input = x;
   if (cropped.some((h, i) => h !== inSpatial[i])) {
-    input = e.op1('Slice', [input, e.int64s(zeros(k)), e.int64s(cropped), e.int64s(range(2, 2 + k))]);
+    input = e.op1('Slice', [input, e.int64s(repeated(k, 0)), e.int64s(cropped), e.int64s(range(2, 2 + k))]);
   }
   const spatialAxes = range(2, 2 + k);
   let lhs: string;
@@ -666,7 +650,7 @@ function convWeightGradPerTap(e: Emitter, x: string, dY: string, geo: ConvGeomet
   const cg = c / g;
   const mg = m / g;
   const outSpatial = yShape.slice(2);
-  const p = product(outSpatial);
+  const p = numel(outSpatial);
   let padded = x;
   if ([...geo.padsBegin, ...geo.padsEnd].some((v) => v !== 0)) {
     padded = e.op1('Pad', [x, e.int64s([0, 0, ...geo.padsBegin, 0, 0, ...geo.padsEnd])]);
@@ -676,7 +660,7 @@ function convWeightGradPerTap(e: Emitter, x: string, dY: string, geo: ConvGeomet
   const xt = e.transpose(e.reshape(padded, [n, g, cg, ...paddedSpatial]), [1, 2, 0, ...range(3, 3 + k)]);
   const dyt = e.reshape(e.transpose(e.reshape(dY, [n, g, mg, p]), [1, 0, 3, 2]), [g, n * p, mg]);
   const taps: string[] = [];
-  const tapCount = product(geo.kernel);
+  const tapCount = numel(geo.kernel);
   for (let t = 0; t < tapCount; t++) {
     // Row-major tap index → per-axis kernel offsets, so taps stack in W's own layout.
     const offset: number[] = [];
@@ -730,9 +714,9 @@ export function convTransposeGeometry(ctx: GradientContext): ConvGeometry & { ou
   const yShape = ctx.shape(node.outputs[0]!);
   const k = xShape.length - 2;
   const kernel = node.attrs.ints('kernel_shape') ?? wShape.slice(2);
-  const strides = node.attrs.ints('strides') ?? ones(k);
-  const dilations = node.attrs.ints('dilations') ?? ones(k);
-  const outputPadding = node.attrs.ints('output_padding') ?? zeros(k);
+  const strides = node.attrs.ints('strides') ?? repeated(k, 1);
+  const dilations = node.attrs.ints('dilations') ?? repeated(k, 1);
+  const outputPadding = node.attrs.ints('output_padding') ?? repeated(k, 0);
   const group = node.attrs.int('group', 1);
   const autoPad = node.attrs.string('auto_pad', 'NOTSET');
   const outputShape = node.attrs.ints('output_shape');
@@ -755,10 +739,10 @@ export function convTransposeGeometry(ctx: GradientContext): ConvGeometry & { ou
       end.push(total - head);
     }
   } else if (autoPad === 'VALID') {
-    begin = zeros(k);
-    end = zeros(k);
+    begin = repeated(k, 0);
+    end = repeated(k, 0);
   } else {
-    const pads = node.attrs.ints('pads') ?? zeros(2 * k);
+    const pads = node.attrs.ints('pads') ?? repeated(2 * k, 0);
     begin = pads.slice(0, k);
     end = pads.slice(k);
   }
@@ -793,7 +777,7 @@ function adjointConv(
   }
   let input = dY;
   if (cropped.some((h, i) => h !== yShape[2 + i])) {
-    input = e.op1('Slice', [dY, e.int64s(zeros(k)), e.int64s(cropped), e.int64s(range(2, 2 + k))]);
+    input = e.op1('Slice', [dY, e.int64s(repeated(k, 0)), e.int64s(cropped), e.int64s(range(2, 2 + k))]);
   }
   return {
     input,
@@ -870,7 +854,7 @@ export function lowerConvolution(
       yShape.slice(2),
       geo.kernel.map(() => false),
     );
-    const live = pairs.reduce((acc, b) => acc + b.table.filter((v) => v !== product(xShape.slice(2))).length, 0);
+    const live = pairs.reduce((acc, b) => acc + b.table.filter((v) => v !== numel(xShape.slice(2))).length, 0);
     const covered = pairs.reduce((acc, b) => acc + b.table.length, 0);
     if (live > LOWER_BELOW_LIVE_FRACTION * covered) return false;
   }

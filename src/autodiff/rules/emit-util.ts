@@ -36,6 +36,16 @@ export function numel(shape: readonly number[]): number {
   return shape.reduce((a, b) => a * b, 1);
 }
 
+/** The integers from, from + 1, …, to − 1. */
+export function range(from: number, to: number): number[] {
+  return Array.from({ length: to - from }, (_, i) => from + i);
+}
+
+/** `n` copies of `value` (pads, strides, dilations). */
+export function repeated(n: number, value: number): number[] {
+  return Array.from({ length: n }, () => value);
+}
+
 /**
  * Reshape to a static shape. An empty target gets zeros instead: a 0 in Reshape's shape input
  * means "copy this dim" (allowzero=0), so an empty shape cannot be written as a plain Reshape.

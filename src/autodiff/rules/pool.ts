@@ -5,7 +5,7 @@ import type { AttrInput } from '../../onnx/builder.js';
 import type { Emitter } from '../emitter.js';
 import type { GradientContext, GradientRule } from '../types.js';
 import { explicitPads } from './conv.js';
-import { maskGrad } from './emit-util.js';
+import { maskGrad, numel, range, zerosOf } from './emit-util.js';
 
 /**
  * Pooling backward rules from standard ops:
@@ -17,23 +17,6 @@ import { maskGrad } from './emit-util.js';
  * - MaxUnpool (as a forward op): a Gather of dY at the indices, kept only for the element that
  *   owns each written position (overlapping windows repeat indices).
  */
-
-function product(values: readonly number[]): number {
-  return values.reduce((a, b) => a * b, 1);
-}
-
-function range(from: number, to: number): number[] {
-  return Array.from({ length: to - from }, (_, i) => from + i);
-}
-
-/** Zeros of a static shape in the gradient's dtype (ScatterElements needs data and updates to agree). */
-function zerosOf(e: Emitter, shape: readonly number[], dtype: DType): string {
-  if (dtype === 'float64') {
-    return e.op1('ConstantOfShape', [e.int64s(shape)], { value: Tensor.fromArray('', 'float64', [1], Float64Array.of(0)) });
-  }
-  if (dtype === 'float32') return e.zeros(shape);
-  return e.op1('Cast', [e.zeros(shape)], { to: dtypeCode(dtype) });
-}
 
 /** A float constant in the gradient's dtype. */
 function constantOf(e: Emitter, dims: readonly number[], data: Float32Array, dtype: DType): string {
@@ -77,11 +60,11 @@ export const maxPoolRule: GradientRule = {
       indices = e.op('MaxPool', [x], maxPoolWindow(ctx), { outputCount: 2 })[1]!;
     }
     // Indices are flat over the whole N·C·H·W tensor, so one 1-D scatter-add does every plane.
-    const yCount = product(ctx.shape(y));
+    const yCount = numel(ctx.shape(y));
     const flatIdx = e.reshape(indices, [yCount]);
     const flatDy = e.reshape(dY, [yCount]);
     const dtype = ctx.dtype(dY);
-    const scattered = e.op1('ScatterElements', [zerosOf(e, [product(xShape)], dtype), flatIdx, flatDy], { axis: 0, reduction: 'add' });
+    const scattered = e.op1('ScatterElements', [zerosOf(e, [numel(xShape)], dtype), flatIdx, flatDy], { axis: 0, reduction: 'add' });
     return { 0: e.reshape(scattered, xShape) };
   },
 };
@@ -140,7 +123,7 @@ export const averagePoolRule: GradientRule = {
 
     // 1 / window count per output position, separable over the spatial axes.
     const perAxis = inSpatial.map((h, i) => axisCounts(h, outSpatial[i]!, kernel[i]!, strides[i]!, dilations[i]!, begin[i]!, end[i]!, includePad));
-    const scale = new Float32Array(product(outSpatial));
+    const scale = new Float32Array(numel(outSpatial));
     for (let flat = 0; flat < scale.length; flat++) {
       let rest = flat;
       let count = 1;
@@ -167,7 +150,7 @@ export const averagePoolRule: GradientRule = {
       padsEnd.push(rem < 0 ? end[i]! - rem : end[i]!);
       outputPadding.push(Math.max(rem, 0));
     }
-    const ones = constantOf(e, [c, 1, ...kernel], new Float32Array(c * product(kernel)).fill(1), dtype);
+    const ones = constantOf(e, [c, 1, ...kernel], new Float32Array(c * numel(kernel)).fill(1), dtype);
     const attrs: Record<string, AttrInput> = { kernel_shape: kernel, strides, dilations, pads: [...begin, ...padsEnd], group: c };
     if (outputPadding.some((v) => v > 0)) attrs['output_padding'] = outputPadding;
     const dX = e.op1('ConvTranspose', [scaled, ones], attrs);
@@ -182,7 +165,7 @@ export const globalAveragePoolRule: GradientRule = {
     const e = ctx.emit;
     const xShape = ctx.shape(ctx.node.inputs[0]!);
     const dY = ctx.outputGrad(0)!;
-    const scaled = e.mul(dY, constantOf(e, [], Float32Array.of(1 / product(xShape.slice(2))), ctx.dtype(dY)));
+    const scaled = e.mul(dY, constantOf(e, [], Float32Array.of(1 / numel(xShape.slice(2))), ctx.dtype(dY)));
     return { 0: e.op1('Expand', [scaled, e.int64s(xShape)]) };
   },
 };
@@ -223,8 +206,8 @@ export const maxUnpoolRule: GradientRule = {
     const e = ctx.emit;
     const [x, indices] = ctx.node.inputs as [string, string];
     const xShape = ctx.shape(x);
-    const xCount = product(xShape);
-    const yCount = product(ctx.shape(ctx.node.outputs[0]!));
+    const xCount = numel(xShape);
+    const yCount = numel(ctx.shape(ctx.node.outputs[0]!));
     const dtype = ctx.dtype(ctx.node.outputs[0]!);
     if (xCount === 0 || yCount === 0) return { 0: zerosOf(e, xShape, dtype) };
     const flatIdx = e.reshape(indices, [xCount]);

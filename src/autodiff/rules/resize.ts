@@ -1,3 +1,4 @@
+import { ReconError } from '../../util/errors.js';
 import type { Node } from '../../onnx/node.js';
 import { dtypeCode } from '../../onnx/dtype.js';
 import type { GradientRule } from '../types.js';
@@ -63,7 +64,7 @@ function originalCoordinate(mode: string, x: number, a: ResizeAxisGeometry): num
     case 'half_pixel':
       return f(f(f(x + 0.5) / scale) - 0.5);
     default:
-      throw new Error(`Resize: coordinate_transformation_mode "${mode}" is not supported`);
+      throw new ReconError(`Resize: coordinate_transformation_mode "${mode}" is not supported`);
   }
 }
 
@@ -80,7 +81,7 @@ function nearestIndex(mode: string, x: number, downsample: boolean): number {
     case 'round_prefer_floor':
       return x === f(Math.trunc(x) + 0.5) ? Math.floor(x) : cppRound(x);
     default:
-      throw new Error(`Resize: nearest_mode "${mode}" is not supported`);
+      throw new ReconError(`Resize: nearest_mode "${mode}" is not supported`);
   }
 }
 
@@ -181,9 +182,10 @@ export function resizeMatrices(
   const legacy = isUpsample || opset <= 10;
   let modeName = attrs.string('mode', 'nearest');
   if (modeName === 'bilinear') modeName = 'linear';
-  if (modeName !== 'nearest' && modeName !== 'linear' && modeName !== 'cubic') throw new Error(`${node.label}: Resize mode "${modeName}" is not supported`);
+  if (modeName !== 'nearest' && modeName !== 'linear' && modeName !== 'cubic')
+    throw new ReconError(`${node.label}: Resize mode "${modeName}" is not supported`);
   if (opset >= 18 && attrs.int('antialias', 0) !== 0) {
-    throw new Error(`${node.label}: Resize with antialias=1 has no gradient rule (its filter widens with the scale)`);
+    throw new ReconError(`${node.label}: Resize with antialias=1 has no gradient rule (its filter widens with the scale)`);
   }
   const settings: ResizeSettings = {
     mode: modeName,
@@ -211,7 +213,7 @@ export function resizeMatrices(
     const scalesInput = isUpsample || opset <= 10 ? node.inputs[1] : node.inputs[2];
     const sizesInput = legacy ? undefined : node.inputs[3];
     const sizes = nonEmpty(sizesInput) ? constant(sizesInput) : undefined;
-    if (nonEmpty(sizesInput) && sizes === undefined) throw new Error(`${node.label}: Resize sizes are not a build-time constant`);
+    if (nonEmpty(sizesInput) && sizes === undefined) throw new ReconError(`${node.label}: Resize sizes are not a build-time constant`);
     if (sizes && sizes.length > 0) {
       // Scales derived from sizes (float32), then the aspect-ratio policy (opset 18).
       scales = spread(sizes, NaN).map((s, i) => (Number.isNaN(s) ? 1 : f(f(s) / f(xShape[i]!))));
