@@ -2,7 +2,7 @@ import type { onnx } from 'onnx-proto';
 import { Graph } from '../onnx/graph.js';
 import type { Tensor } from '../onnx/tensor.js';
 import type { BranchedNodes } from './branch.js';
-import { valuesRead } from './reach.js';
+import { valuesRead } from '../analysis/reach.js';
 
 /**
  * A new graph around the branched nodes: initializers with the per-task copies placed right

@@ -2,7 +2,7 @@ import { subgraphOuterReads, topologicalOrder, type Graph } from '../onnx/graph.
 import type { Node } from '../onnx/node.js';
 import { ReconError } from '../util/errors.js';
 import type { BranchPlan, LayerPlan } from './plan.js';
-import { valuesRead } from './reach.js';
+import { valuesRead } from '../analysis/reach.js';
 import type { TaskReach, TaskRef } from './types.js';
 
 /** What branching produced, before initializers and value_info are settled. */

@@ -1,6 +1,6 @@
 export * from './types.js';
 export { rewrite, carryShapes } from './rewrite.js';
-export { computeTaskReach, sinkReach } from './reach.js';
+export { computeTaskReach, sinkReach } from '../analysis/reach.js';
 export { PROVENANCE_KEY, readProvenance } from './provenance.js';
 export * from './cost.js';
 export * from './select.js';

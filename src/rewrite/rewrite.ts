@@ -5,7 +5,7 @@ import { branchNodes } from './branch.js';
 import { collisionFreeNamer } from './names.js';
 import { planBranches, validateTasks } from './plan.js';
 import { recordProvenance } from './provenance.js';
-import { computeTaskReach, sinkReach } from './reach.js';
+import { computeTaskReach, sinkReach } from '../analysis/reach.js';
 import type { RewriteOptions, RewriteResult, RewriteSelection, RewriteSummary } from './types.js';
 
 /**
@@ -34,7 +34,10 @@ export function rewrite(model: Model, selection: RewriteSelection, options: Rewr
   }
   const taskOutputs = new Set(selection.tasks.map((t) => t.output));
   const otherOutputs = graph.outputNames.filter((o) => !taskOutputs.has(o));
-  const otherReach = sinkReach(graph, new Map(otherOutputs.map((o) => [o, o])));
+  const otherReach = sinkReach(
+    graph,
+    otherOutputs.map((o) => [o, o] as const),
+  ).nodes;
   const feedsOtherOutput = new Set([...otherReach].filter(([, s]) => s.size > 0).map(([n]) => n));
 
   const branched = branchNodes({ graph, tasks: selection.tasks, plan, reach, feedsOtherOutput, fresh: collisionFreeNamer(graph) });

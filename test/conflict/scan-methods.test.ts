@@ -176,7 +176,8 @@ describe('recon scan with the registry methods', () => {
   });
 
   it('CLI: --method lists every method, --method-opt is validated, element-wise methods are refused', () => {
-    const parse = (argv: string[]) => scanConfig(parseArgs(argv, SCAN_OPTIONS, 'scan'), 'm.onnx', 'd.npz');
+    const parse = (argv: string[]) =>
+      scanConfig(parseArgs(argv, SCAN_OPTIONS, 'scan'), 'm.onnx', 'd.npz', { stdout: () => {}, stderr: () => {}, interactive: false });
     expect(parse(['--method', 'gradnorm', '--method-opt', 'alpha=0.5', '--method-opt', 'layer=fc1']).methodOptions).toEqual({ alpha: 0.5, layer: 'fc1' });
     expect(parse(['--method', 'nash-mtl', '--method-opt', 'max_norm=0,update_weights_every=2']).methodOptions).toEqual({
       max_norm: 0,

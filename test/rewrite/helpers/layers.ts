@@ -1,6 +1,6 @@
 import type { Graph } from '../../../src/onnx/graph.js';
 import { defaultParameterRule } from '../../../src/rewrite/cost.js';
-import { computeTaskReach } from '../../../src/rewrite/reach.js';
+import { computeTaskReach } from '../../../src/analysis/reach.js';
 import type { LayerRef, TaskRef } from '../../../src/rewrite/types.js';
 
 /**
