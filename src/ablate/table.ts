@@ -1,3 +1,4 @@
+import { renderTextTable } from '../util/text-table.js';
 /**
  * The ablation table `recon ablate` writes (ablation.json, ablation.csv) and the shape a report
  * renderer reads: one row per (variant, seed) and one summary row per variant (mean over seeds).
@@ -223,9 +224,7 @@ export function renderAblationText(table: AblationTable): string {
     s.deltaMPct === null ? 'n/a' : pm(s.deltaMPct, s.deltaMStd, 2),
     s.severePct.toFixed(2),
   ]);
-  const all = [header, ...rows];
-  const widths = header.map((_, c) => Math.max(...all.map((r) => r[c]!.length)));
-  const lines = all.map((r) => r.map((cell, c) => (c === 0 ? cell.padEnd(widths[c]!) : cell.padStart(widths[c]!))).join('  '));
+  const lines = renderTextTable([header, ...rows]);
   const seeds = table.settings.seeds.join(',');
   return [
     `Ablation over seeds ${seeds} (mean±std; Δm% against joint training, negative = better; severe = % of cosines < ${table.settings.severeThreshold} in the layers left shared)`,

@@ -1,3 +1,4 @@
+import { renderTextTable } from '../util/text-table.js';
 import type { Model } from '../onnx/model.js';
 import type { ModelAnalysis } from './analyze.js';
 import type { ShapeInfo } from './shapes.js';
@@ -137,12 +138,6 @@ export function formatInspectReport(r: InspectReport): string {
   return lines.join('\n');
 }
 
-export function table(header: string[], rows: string[][], rightAlign: boolean[]): string {
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-  const line = (cells: string[]): string =>
-    `  ${cells
-      .map((c, i) => (rightAlign[i] ? c.padStart(widths[i]!) : c.padEnd(widths[i]!)))
-      .join('  ')
-      .trimEnd()}`;
-  return [line(header), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)].join('\n');
+function table(header: string[], rows: string[][], rightAlign: boolean[]): string {
+  return renderTextTable([header, ...rows], { align: rightAlign.map((r) => (r ? 'right' : 'left')), indent: '  ', headerRule: true }).join('\n');
 }

@@ -3,7 +3,7 @@ import type { ModelAnalysis } from '../analysis/analyze.js';
 import type { Model } from '../onnx/model.js';
 import type { GradientStep } from './gradient-session.js';
 import { cosineFromGram, normsFromGram, taskPairs } from './gram.js';
-import { table } from '../analysis/inspect.js';
+import { renderTextTable } from '../util/text-table.js';
 
 export const GRADS_SCHEMA_VERSION = 1;
 
@@ -69,16 +69,18 @@ export function formatGradsReport(r: GradsReport): string {
     `model ${r.model}  (batch ${r.batchSize}, BN ${r.batchNorm}, ${r.device})`,
     `losses: ${r.tasks.map((t) => `${t.name} ${t.loss.toPrecision(6)} (${t.kind}${t.weight !== 1 ? `×${t.weight}` : ''})`).join(', ')}`,
     '',
-    table(
-      ['layer', 'op', 'params', ...r.tasks.map((t) => `‖g_${t.name}‖`), ...pairs.map((p) => `cos ${p}`)],
-      r.layers.map((l) => [
-        l.name,
-        l.op,
-        l.numel.toLocaleString('en-US'),
-        ...r.tasks.map((t) => l.norm[t.name]!.toExponential(3)),
-        ...pairs.map((p) => l.cos[p]!.toFixed(4)),
-      ]),
-      [false, false, true, ...r.tasks.map(() => true), ...pairs.map(() => true)],
+    ...renderTextTable(
+      [
+        ['layer', 'op', 'params', ...r.tasks.map((t) => `‖g_${t.name}‖`), ...pairs.map((p) => `cos ${p}`)],
+        ...r.layers.map((l) => [
+          l.name,
+          l.op,
+          l.numel.toLocaleString('en-US'),
+          ...r.tasks.map((t) => l.norm[t.name]!.toExponential(3)),
+          ...pairs.map((p) => l.cos[p]!.toFixed(4)),
+        ]),
+      ],
+      { align: ['left', 'left'], indent: '  ', headerRule: true },
     ),
   ];
   return lines.join('\n');

@@ -1,3 +1,4 @@
+import { renderTextTable } from '../util/text-table.js';
 /**
  * Before/after comparison in the format of the paper's conflict-occurrence tables (§7).
  */
@@ -130,9 +131,7 @@ export function renderCompareText(result: CompareResult): string {
     ...result.binLabels.map((label, b) => [label, result.before.percent[b]!.toFixed(2), result.after.percent[b]!.toFixed(2)]),
     [`severe (cos < ${formatThreshold(result.severeThreshold)})`, result.before.severePercent.toFixed(2), result.after.severePercent.toFixed(2)],
   ];
-  const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => r[c]!.length)));
-  const lines = [`Conflict occurrence, % of ${basisText}`, ''];
-  for (const row of rows) lines.push(row.map((cell, c) => (c === 0 ? cell.padEnd(widths[c]!) : cell.padStart(widths[c]!))).join('  '));
+  const lines = [`Conflict occurrence, % of ${basisText}`, '', ...renderTextTable(rows)];
   lines.push('');
   lines.push(
     `reduction of severe conflicts: ${result.severeReductionPct === null ? 'n/a (no severe conflicts before)' : `${result.severeReductionPct.toFixed(2)}%`}`,

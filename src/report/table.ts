@@ -1,3 +1,4 @@
+import { renderTextTable, type Align } from '../util/text-table.js';
 /**
  * Plain-text ranking table for the terminal.
  */
@@ -14,8 +15,6 @@ export interface RankingTableOptions {
   /** Longer layer names are shortened in the middle (default 48). */
   maxNameWidth?: number;
 }
-
-type Align = 'left' | 'right';
 
 /** Header lines plus the top-N layers by rank: rank, layer, op, params, score per S, mean cos, conflict %. */
 export function renderRankingTable(report: ConflictReport, options: RankingTableOptions = {}): string {
@@ -41,7 +40,7 @@ export function renderRankingTable(report: ConflictReport, options: RankingTable
     ];
   });
 
-  const lines = [...headerLines(report), '', ...alignColumns([headers, ...rows], align)];
+  const lines = [...headerLines(report), '', ...renderTextTable([headers, ...rows], { align })];
   lines.push('', `showing ${top} of ${report.layers.length} layers, ranked at S = ${formatThreshold(S[sIndex]!)} (rank 1 = most conflicting)`);
   return `${lines.join('\n')}\n`;
 }
@@ -60,14 +59,4 @@ function headerLines(report: ConflictReport): string[] {
       `PARTIAL: ${report.partialReason ?? 'the scan stopped early'} (${formatInteger(progress.stepsDone)} of ${formatInteger(progress.totalSteps)} steps)`,
     );
   return lines;
-}
-
-function alignColumns(rows: readonly string[][], align: readonly Align[]): string[] {
-  const widths = align.map((_, c) => Math.max(...rows.map((row) => row[c]!.length)));
-  return rows.map((row) =>
-    row
-      .map((cell, c) => (align[c] === 'right' ? cell.padStart(widths[c]!) : cell.padEnd(widths[c]!)))
-      .join('  ')
-      .trimEnd(),
-  );
 }
