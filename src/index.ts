@@ -5,6 +5,7 @@
  * - Analysis: resolveTasks, analyzeModel, inferShapes
  * - Gradients: createGradientSession, GradientRegistry / createDefaultRegistry (rules)
  * - Search and training: runScan, createOptimizer, evaluateModel, reinitialize, deltaM
+ * - Pipeline: runPipeline (scan → select → rewrite → verify → rescan → compare), selectionRule, readRanking
  * - Ablation: runAblation (Recon vs RSL/RSP/first-K/last-K), its table and renderers
  * - Rewrite: reconRewrite, rewrite, verify, selectLayers, CostModel
  * - Reports: ConflictReportBuilder, read/write, HTML/CSV/table/Markdown renderers, the graph view, compareReports, mergeReports
@@ -55,6 +56,19 @@ export { evaluateModel, formatMetrics, type TaskMetrics } from './train/evaluate
 export { reinitialize } from './train/reinit.js';
 export { inferenceForm, trainingForm, type ModelForm, type FormChange } from './train/model-forms.js';
 export { deltaM, meanMetrics, METRIC_DIRECTIONS, type DeltaM, type MetricDirection, type MetricName } from './train/delta-m.js';
+
+// The pipeline: Recon end to end as one call, and the layer chooser `rewrite` and `run` share.
+export { runPipeline, type PipelineInput, type PipelineHooks, type PipelineResult } from './pipeline/run.js';
+export {
+  selectionRule,
+  readRanking,
+  chooseRankedLayers,
+  chooseNamedLayers,
+  type SelectionRequest,
+  type Ranking,
+  type LayerChoice,
+} from './pipeline/select.js';
+export { writeScanOutputs } from './pipeline/scan-outputs.js';
 
 // Ablation: Recon's selection against its controls (RSL, RSP, first-K, last-K), trained and tabulated.
 export {

@@ -7,7 +7,21 @@ import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, normalize, relative } from 'node:path';
 import { describe, expect, it } from 'vitest';
 
-export const STAGES = ['util', 'onnx', 'data', 'runtime', 'analysis', 'autodiff', 'train', 'rewrite', 'report', 'conflict', 'ablate', 'cli'] as const;
+const STAGES = [
+  'util',
+  'onnx',
+  'data',
+  'runtime',
+  'analysis',
+  'autodiff',
+  'train',
+  'rewrite',
+  'report',
+  'conflict',
+  'pipeline',
+  'ablate',
+  'cli',
+] as const;
 
 function sources(dir: string): string[] {
   return readdirSync(dir).flatMap((name) => {
@@ -17,7 +31,7 @@ function sources(dir: string): string[] {
 }
 
 /** Stage-crossing imports that go upwards: "src/a/x.ts → src/b/y.js (a imports b, above it)". */
-export function upwardImports(files: readonly { path: string; text: string }[]): string[] {
+function upwardImports(files: readonly { path: string; text: string }[]): string[] {
   const rank = new Map<string, number>(STAGES.map((s, i) => [s, i]));
   const stageOf = (path: string): string | undefined => {
     const parts = relative('src', path).split(/[\\/]/);

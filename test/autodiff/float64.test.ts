@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { describe, it } from 'vitest';
 import { Random } from '../../src/util/random.js';
 import { expectGrad, randomShape } from './rule-test-util.js';
 

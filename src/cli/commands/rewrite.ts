@@ -1,19 +1,16 @@
 import { writeTextFileAtomic } from '../../util/atomic-write.js';
 import { resolve } from 'node:path';
-import { readFileSync } from 'node:fs';
 import { ReconError } from '../../util/errors.js';
-import { isReconScores, parseReconScores } from '../../report/recon-json.js';
 import { saveModel } from '../../onnx/save.js';
-import { analyzeModel } from '../../analysis/analyze.js';
-import { reconRewrite, CostModel, type ReconRewriteResult } from '../../rewrite/recon.js';
+import { analyzeModel, type ModelAnalysis } from '../../analysis/analyze.js';
+import { chooseNamedLayers, chooseRankedLayers, readRanking, selectionRule, type LayerChoice } from '../../pipeline/select.js';
+import { reconRewrite, type ReconRewriteResult } from '../../rewrite/recon.js';
 import { VERSION } from '../../util/version.js';
-import { parseLayerList, selectLayers, type SelectionRule } from '../../rewrite/select.js';
 import { verify } from '../../rewrite/verify.js';
 import { branchMapping } from '../../rewrite/mapping.js';
 import { checkTrainingReadiness } from '../../rewrite/training-readiness.js';
 import type { TaskRef } from '../../rewrite/types.js';
 import type { Model } from '../../onnx/model.js';
-import { readConflictReport } from '../../report/io.js';
 import { optionValue } from '../args.js';
 import type { Command, CommandIO } from '../command.js';
 import { checkDerivedOutput, loadModelArg, TASK_OPTIONS, tasksArg } from './common.js';
@@ -80,69 +77,6 @@ export const rewriteCommand: Command = {
   },
 };
 
-async function chooseLayers(
-  args: ParsedArgs,
-  model: Parameters<typeof CostModel.create>[0],
-  analysis: ReturnType<typeof analyzeModel>,
-): Promise<{ layers: string[]; provenance: Record<string, unknown> }> {
-  const explicit = optionValue(args, 'layers');
-  const scores = optionValue(args, 'scores');
-  if (explicit && scores) throw new ReconError('give either --layers or --scores, not both');
-  if (explicit) {
-    const layers = parseLayerList(explicit);
-    if (explicit.startsWith('@')) {
-      // A file's unknown lines are not echoed: --layers @FILE must not print any file's content.
-      const known = new Set(analysis.layers.map((l) => l.name));
-      const unknown = layers.filter((n) => !known.has(n));
-      if (unknown.length > 0) {
-        throw new ReconError(
-          `layer list ${explicit.slice(1)}: ${unknown.length} of ${layers.length} names are not layers of this model (recon inspect lists them)`,
-        );
-      }
-    }
-    return { layers, provenance: { selection: { rule: 'explicit', layers } } };
-  }
-  if (!scores) throw new ReconError('choose layers with --layers a,b or --scores report.json --top-k K');
-  const known = new Map(analysis.layers.map((l) => [l.name, l]));
-  const { scored, S } = readScores(scores, optionValue(args, 'S'));
-  const missing = scored.filter((l) => !known.has(l.name)).map((l) => l.name);
-  if (missing.length === scored.length) {
-    throw new ReconError(`none of the ranked layers of ${scores} exist in this model (e.g. "${missing[0]}"); was it made on another architecture?`);
-  }
-  const ranked = scored
-    .filter((l) => known.has(l.name))
-    .map((l) => ({ name: l.name, score: l.score, params: known.get(l.name)!.numel, tasks: known.get(l.name)!.tasks.length }));
-  const rule = selectionRule(args);
-  const costModel = await CostModel.create(model, analysis);
-  const selection = selectLayers(ranked, rule, (names) => costModel.cost(names));
-  return {
-    layers: selection.layers,
-    provenance: {
-      selection: { rule, S, report: scores, layers: selection.layers.map((n) => ({ name: n, score: ranked.find((r) => r.name === n)!.score })) },
-    },
-  };
-}
-
-function selectionRule(args: ParsedArgs): SelectionRule {
-  const topK = optionValue(args, 'top-k');
-  const params = optionValue(args, 'max-param-increase');
-  const flops = optionValue(args, 'max-flop-increase');
-  const given = [topK, params, flops].filter((v) => v !== undefined).length;
-  if (given !== 1) throw new ReconError('with --scores give exactly one of --top-k K, --max-param-increase P%, --max-flop-increase P%');
-  const pct = (v: string, flag: string): number => {
-    const n = Number(v.replace(/%$/, ''));
-    if (!Number.isFinite(n) || n < 0) throw new ReconError(`${flag} must be a percentage like 5%, got "${v}"`);
-    return n;
-  };
-  if (topK !== undefined) {
-    const k = Number(topK);
-    if (!Number.isInteger(k) || k < 1) throw new ReconError(`--top-k must be a positive integer, got "${topK}"`);
-    return { topK: k };
-  }
-  if (params !== undefined) return { maxParamIncreasePct: pct(params, '--max-param-increase') };
-  return { maxMacIncreasePct: pct(flops!, '--max-flop-increase') };
-}
-
 /**
  * The rewrite summary (`--json`). `branched` maps every branched layer to its PyTorch module and,
  * per task, to the initializers of that task's copy (README: Training elsewhere).
@@ -177,24 +111,19 @@ export function formatRewrite(r: ReconRewriteResult, output: string): string {
 
 export type { CommandIO };
 
-/**
- * Layer scores from a conflict report (at --S, default its first S) or from a ranking in Recon's
- * own `{layer: count}` format (no S: the file holds one ranking).
- */
-function readScores(path: string, sText: string | undefined): { scored: { name: string; score: number }[]; S: number | undefined } {
-  let json: unknown;
-  try {
-    json = JSON.parse(readFileSync(path, 'utf8'));
-  } catch (error) {
-    throw new ReconError(`${path}: cannot read scores: ${(error as Error).message.split('\n')[0]}`);
-  }
-  if (isReconScores(json)) {
-    if (sText !== undefined) throw new ReconError(`--S does not apply to ${path}: a Recon score file holds one ranking`);
-    return { scored: parseReconScores(json, path), S: undefined };
-  }
-  const report = readConflictReport(path);
-  const S = sText !== undefined ? Number(sText) : report.settings.S[0]!;
-  const sIndex = report.settings.S.indexOf(S);
-  if (sIndex < 0) throw new ReconError(`the report has no scores for S=${sText} (it has S=${report.settings.S.join(', ')})`);
-  return { scored: report.layers.map((l) => ({ name: l.name, score: l.scores[sIndex]!.score })), S };
+/** --layers names, or --scores ranked and cut by --top-k / a budget (src/pipeline/select.ts). */
+async function chooseLayers(args: ParsedArgs, model: Model, analysis: ModelAnalysis): Promise<LayerChoice> {
+  const explicit = optionValue(args, 'layers');
+  const scores = optionValue(args, 'scores');
+  if (explicit && scores) throw new ReconError('give either --layers or --scores, not both');
+  if (explicit) return chooseNamedLayers(analysis, explicit);
+  if (!scores) throw new ReconError('choose layers with --layers a,b or --scores report.json --top-k K');
+  const S = optionValue(args, 'S');
+  const ranking = readRanking(scores, S === undefined ? undefined : Number(S));
+  const rule = selectionRule({
+    topK: optionValue(args, 'top-k'),
+    maxParamIncrease: optionValue(args, 'max-param-increase'),
+    maxFlopIncrease: optionValue(args, 'max-flop-increase'),
+  });
+  return chooseRankedLayers(model, analysis, ranking, rule);
 }

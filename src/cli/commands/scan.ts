@@ -1,14 +1,10 @@
-import { writePartsAtomic } from '../../util/atomic-write.js';
-import { basename, dirname, join } from 'node:path';
 import { ReconError } from '../../util/errors.js';
-import { saveModel } from '../../onnx/save.js';
 import { loadDataset } from '../../data/dataset.js';
 import { analyzeModel } from '../../analysis/analyze.js';
 import { CostModel } from '../../rewrite/recon.js';
 import { runScan, type ScanCheckpoint, type ScanConfig, type ScanResult } from '../../conflict/scan.js';
-import { loadCheckpoint, removeCheckpoint, saveCheckpoint } from '../../conflict/checkpoint.js';
-import { writeConflictReport } from '../../report/io.js';
-import type { ConflictReport } from '../../report/schema.js';
+import { writeScanOutputs } from '../../pipeline/scan-outputs.js';
+import { loadCheckpoint, saveCheckpoint } from '../../conflict/checkpoint.js';
 import { ELEMENTWISE_METHODS, isMethodName, METHOD_NAMES, parseMethodOptions, type MethodOptionValues } from '../../conflict/method-registry.js';
 import { renderRankingTable } from '../../report/table.js';
 import { listOption, numberOption, optionValue, type OptionSpec, type ParsedArgs } from '../args.js';
@@ -246,17 +242,4 @@ export async function runWithInterrupts(
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
   }
-}
-
-/** Report (and sidecars) written atomically; the checkpoint is dropped once a scan completes. */
-export function writeScanOutputs(result: ScanResult, reportPath: string, trainedPath: string | undefined): void {
-  const report: ConflictReport = result.report;
-  if (result.recorded) {
-    const file = `${basename(reportPath)}.cosines.f32`;
-    writePartsAtomic(join(dirname(reportPath), file), [new Uint8Array(result.recorded.buffer, result.recorded.byteOffset, result.recorded.byteLength)]);
-    report.recordedSteps = { file, dtype: 'float32', shape: [report.progress.stepsDone, report.layers.length, report.pairs.length] };
-  }
-  writeConflictReport(reportPath, report);
-  if (trainedPath && result.trainedModel) saveModel(result.trainedModel, trainedPath);
-  if (!report.partial) removeCheckpoint(reportPath);
 }
