@@ -7,21 +7,7 @@ import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, normalize, relative } from 'node:path';
 import { describe, expect, it } from 'vitest';
 
-const STAGES = [
-  'util',
-  'onnx',
-  'data',
-  'runtime',
-  'analysis',
-  'autodiff',
-  'train',
-  'rewrite',
-  'report',
-  'conflict',
-  'pipeline',
-  'ablate',
-  'cli',
-] as const;
+const STAGES = ['util', 'onnx', 'data', 'runtime', 'analysis', 'autodiff', 'train', 'rewrite', 'report', 'conflict', 'pipeline', 'ablate', 'cli'] as const;
 
 function sources(dir: string): string[] {
   return readdirSync(dir).flatMap((name) => {
