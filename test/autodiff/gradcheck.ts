@@ -4,6 +4,7 @@ import { makeValueInfo } from '../../src/onnx/value-info.js';
 import { inferShapes } from '../../src/analysis/shapes.js';
 import { buildGradients } from '../../src/autodiff/builder.js';
 import { createDefaultRegistry } from '../../src/autodiff/register-all.js';
+import type { GradientRegistry } from '../../src/autodiff/registry.js';
 import { RuntimeSession } from '../../src/runtime/session.js';
 import type { HostTensor } from '../../src/runtime/host-tensor.js';
 import { Random } from '../../src/util/random.js';
@@ -30,6 +31,8 @@ export interface GradcheckOptions {
   batchNorm?: 'train' | 'eval';
   /** Transform the random float data (e.g. keep Log/Sqrt inputs positive). */
   positive?: boolean;
+  /** The rules to differentiate with (default: createDefaultRegistry()). */
+  registry?: GradientRegistry;
 }
 
 export interface GradcheckResult {
@@ -89,7 +92,7 @@ export async function gradcheck(
   const model = b.model(options.opset);
   const shapes = await inferShapes(model, { feeds });
   const wrt = inputs.filter((i) => (i.dtype ?? 'float32') === 'float32' && i.differentiate !== false).map((i) => i.name);
-  const { grads } = buildGradients(model, createDefaultRegistry(), {
+  const { grads } = buildGradients(model, options.registry ?? createDefaultRegistry(), {
     losses: [{ task: 'loss', value: 'loss' }],
     wrt,
     shapes,
