@@ -7,6 +7,7 @@
 #   bash bench/cuda-device.sh            # everything
 #   bash bench/cuda-device.sh stage      # only unpack what was carried (the machine keeps /tmp while warm)
 #   bash bench/cuda-device.sh exec 'CMD' # set up, then run CMD (e.g. one model with NVIDIA_TF32_OVERRIDE=0)
+#   bash bench/cuda-device.sh update     # set up, then only the training step's host vs in-graph update A/B
 set -u
 OUT=${OUT:-/tmp/recon-cuda-out}
 ST=/tmp/recon-stage
@@ -52,6 +53,21 @@ if [ "${1:-}" = exec ]; then # bash bench/cuda-device.sh exec 'COMMAND' (with $N
   exit $?
 fi
 
+# Training step, update on the host vs in the graph (ResNet-18, batch 256; cagrad: host vs two-phase).
+update_ab() {
+  say "training step: update on the host vs in the graph"
+  for v in "host sgd ew" "graph sgd ew" "host momentum ew" "graph momentum ew" "host sgd cagrad" "graph sgd cagrad"; do
+    set -- $v
+    RECON_BENCH_UPDATE=$1 RECON_BENCH_OPT=$2 RECON_BENCH_METHOD=$3 timeout 90 "$NODE" dist/bench/grads.js --worker train resnet18 256 --steps 10 --threads 16 --device cuda 2>&1 |
+      tail -1 | sed "s/^/$v /"
+  done | tee "$OUT/update-ab.txt"
+}
+if [ "${1:-}" = update ]; then
+  "$NODE" dist/models/build.js >/dev/null
+  update_ab
+  exit 0
+fi
+
 say "reference models"
 "$NODE" dist/models/build.js >/dev/null
 
@@ -73,4 +89,5 @@ echo "scan wall s: $(awk -v a="$s" -v b="$(date +%s.%N)" 'BEGIN { print b - a }'
 
 say "benchmark: ours on CUDA vs PyTorch on CUDA, same machine, same call"
 RECON_BENCH_PYTHON=$PY timeout 170 "$NODE" dist/bench/grads.js --device cuda --batches 256 --threads 16 --steps 10 --json "$OUT/bench-cuda.json" 2>&1 | tee "$OUT/bench-cuda.txt"
+update_ab
 say "done"

@@ -13,7 +13,9 @@
 import { spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { createGradientSession } from '../src/conflict/gradient-session.js';
-import { runScan } from '../src/conflict/scan.js';
+import { runScan, type ScanConfig } from '../src/conflict/scan.js';
+import type { UpdateMode } from '../src/conflict/graph-update.js';
+import type { SearchMethod } from '../src/report/schema.js';
 import { makeDataset } from '../src/data/dataset.js';
 import { applyBenchEnv, benchModel, benchSessionOptions, median, type BenchModelName } from './bench-util.js';
 
@@ -54,7 +56,20 @@ async function gradsWorker(name: BenchModelName, batch: number): Promise<Measure
   return summary(times);
 }
 
-/** A training scan (SGD, equal weights) on one repeated batch, timed between consecutive steps. */
+/**
+ * The training step's optimizer: SGD lr 0.01 (the published rows); A/B switches RECON_BENCH_OPT=momentum
+ * (SGD momentum 0.9, weight decay 1e-4) or adam.
+ */
+function benchOptimizer(): ScanConfig['optimizer'] {
+  const kind = process.env['RECON_BENCH_OPT'] ?? 'sgd';
+  if (kind === 'adam') return { kind: 'adam', lr: 1e-3, momentum: 0, weightDecay: 1e-4, milestones: [], gamma: 0.1 };
+  return { kind: 'sgd', lr: 0.01, momentum: kind === 'momentum' ? 0.9 : 0, weightDecay: kind === 'momentum' ? 1e-4 : 0, milestones: [], gamma: 0.1 };
+}
+
+/**
+ * A training scan (SGD, equal weights; RECON_BENCH_METHOD, RECON_BENCH_UPDATE=host|graph|auto switch
+ * the method and the update path) on one repeated batch, timed between consecutive steps.
+ */
 async function trainWorker(name: BenchModelName, batch: number): Promise<Measurement> {
   const { model, tasks, feeds } = benchModel(name, batch);
   const stamps: number[] = [];
@@ -70,8 +85,9 @@ async function trainWorker(name: BenchModelName, batch: number): Promise<Measure
       batchSize: batch,
       seed: 0,
       shuffle: false,
-      optimizer: { kind: 'sgd', lr: 0.01, momentum: 0, weightDecay: 0, milestones: [], gamma: 0.1 },
-      method: 'ew',
+      optimizer: benchOptimizer(),
+      method: (process.env['RECON_BENCH_METHOD'] ?? 'ew') as SearchMethod,
+      ...(process.env['RECON_BENCH_UPDATE'] ? { update: process.env['RECON_BENCH_UPDATE'] as UpdateMode } : {}),
       S: [0.1],
       batchNorm: 'train',
       device,

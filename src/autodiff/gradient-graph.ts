@@ -16,6 +16,7 @@ import { foldConstants } from './fold-constants.js';
 import { lowerForCuda } from './lower-cuda.js';
 import { lowerConvolution } from './rules/conv.js';
 import { lowerRecurrentModel } from './lower-recurrent.js';
+import { appendUpdate, type InGraphUpdate, type UpdateGraphIO } from './update-graph.js';
 
 export interface GradientGraphOptions {
   tasks: readonly TaskSpec[];
@@ -36,6 +37,16 @@ export interface GradientGraphOptions {
   lowerConvolutions?: boolean;
   /** Rewrite forward ops the CUDA provider has no kernel for into ones it has (CUDA graphs only). */
   lowerForCuda?: boolean;
+  /**
+   * Combine the task gradients of the trainable parameters and apply the optimizer update in the
+   * graph: their gradients are then not outputs; their updated values and optimizer state are.
+   */
+  update?: InGraphUpdate;
+  /**
+   * Feed the trainable parameters without returning their gradients (the first run of a
+   * two-phase step: losses and Grams only). Default true unless `update` is given.
+   */
+  exportTrainableGradients?: boolean;
 }
 
 export interface GradientGraph {
@@ -48,6 +59,8 @@ export interface GradientGraph {
   gradientOutputs: Map<string, Map<string, string>>;
   /** Batch-norm statistics outputs for running-stat updates: BN node → {mean, varUnbiased, runningMean, runningVar}. */
   batchStats: { mean: string; unbiasedVar: string; runningMean: string; runningVar: string }[];
+  /** Inputs and outputs of the in-graph update (with `update`). */
+  update: UpdateGraphIO | undefined;
   shapes: ShapeInfo;
 }
 
@@ -114,7 +127,11 @@ export async function buildGradientGraph(source: Model, options: GradientGraphOp
     losses.push({ task: task.name, value: appendLoss(b, task, task.output, task.target, { prediction: prediction.dims, target: targetDims }, opset) });
   }
   const shapes = await inferShapes(model, { feeds: withParams(options.feeds, source, trainable) });
-  const wrt = [...new Set([...options.gramParams, ...trainable])];
+  const exportTrainable = options.update === undefined && (options.exportTrainableGradients ?? true);
+  // Trainable gradients are needed when returned or updated in the graph; a two-phase first run
+  // needs only the Gram parameters' (the heads' backward is skipped).
+  const wrt = [...new Set([...options.gramParams, ...(exportTrainable || options.update ? trainable : [])])];
+  if (options.update) for (const p of options.update.rowOf.keys()) if (!trainable.has(p)) throw new Error(`in-graph update of "${p}", which is not trainable`);
   const { grads, emitter } = buildGradients(model, options.registry, { losses, wrt, shapes, batchNorm: options.batchNorm });
   if (options.lowerConvolutions) {
     for (const node of g.nodes.slice()) if (node.opType === 'Conv') lowerConvolution(emitter, node, (v) => shapes.values.get(v)?.dims);
@@ -149,7 +166,12 @@ export async function buildGradientGraph(source: Model, options: GradientGraphOp
   }
 
   const gradientOutputs = new Map<string, Map<string, string>>();
-  const exported = new Set<string>([...trainable, ...(options.rawGradients ? options.gramParams : [])]);
+  let update: UpdateGraphIO | undefined;
+  if (options.update) {
+    const taskNames = options.tasks.map((t) => t.name);
+    update = appendUpdate(b, g, taskNames, grads, (v) => shapes.values.get(v)!.dims, options.update);
+  }
+  const exported = new Set<string>([...(exportTrainable ? trainable : []), ...(options.rawGradients ? options.gramParams : [])]);
   for (const t of options.tasks) {
     const m = new Map<string, string>();
     for (const p of exported) {
@@ -166,7 +188,7 @@ export async function buildGradientGraph(source: Model, options: GradientGraphOp
   }
   g.cleanup();
   g.toposort();
-  return { model, lossesOutput, gramsOutput, gradientOutputs, batchStats, shapes };
+  return { model, lossesOutput, gramsOutput, gradientOutputs, batchStats, update, shapes };
 }
 
 function withParams(feeds: Record<string, HostTensor>, source: Model, trainable: ReadonlySet<string>): Record<string, HostTensor> {

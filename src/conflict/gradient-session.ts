@@ -3,12 +3,13 @@ import { serializeModel } from '../onnx/save.js';
 import type { TaskSpec } from '../analysis/task-spec.js';
 import { analyzeModel, type ModelAnalysis } from '../analysis/analyze.js';
 import { buildGradientGraph, type GradientGraph } from '../autodiff/gradient-graph.js';
+import type { InGraphUpdate } from '../autodiff/update-graph.js';
 import { createDefaultRegistry } from '../autodiff/register-all.js';
 import type { GradientRegistry } from '../autodiff/registry.js';
 import { cudaStatus } from '../runtime/cuda.js';
 import { sumGrams } from './gram.js';
 import type { HostTensor } from '../runtime/host-tensor.js';
-import { RuntimeSession, type SessionOptions } from '../runtime/session.js';
+import { RuntimeSession, type DeviceSpec, type SessionOptions } from '../runtime/session.js';
 
 export interface GradientSessionOptions extends SessionOptions {
   batchNorm?: 'train' | 'eval';
@@ -18,6 +19,14 @@ export interface GradientSessionOptions extends SessionOptions {
   trainableParams?: readonly string[];
   /** Gradient rules (default: `createDefaultRegistry()`); register your own rules on a copy. */
   registry?: GradientRegistry;
+  /**
+   * Combine the trainable parameters' task gradients and update them in the graph
+   * (src/autodiff/update-graph.ts): runs then return updated parameters and optimizer state
+   * instead of per-task gradients.
+   */
+  update?: InGraphUpdate;
+  /** With `trainableParams` and no `update`: return their per-task gradients (default true). */
+  exportTrainableGradients?: boolean;
 }
 
 export interface GradientStep {
@@ -30,6 +39,10 @@ export interface GradientStep {
   gradients: Map<string, Map<string, Float32Array>>;
   /** Batch statistics of train-mode BN layers (for running-stat updates), in model order. */
   batchStats: { runningMean: string; runningVar: string; mean: Float32Array; unbiasedVar: Float32Array }[];
+  /** With `update`: parameter → its updated value. */
+  updatedParams: Map<string, Float32Array>;
+  /** With `update`: optimizer buffer key (`momentum_buffer:<p>`, …) → its updated value. */
+  updatedState: Map<string, Float32Array>;
 }
 
 /**
@@ -56,6 +69,11 @@ export class GradientSession {
     return first ? first.then((s) => s.session.device) : Promise.resolve(this.options.device ?? 'cpu');
   }
 
+  /**
+   * One step on `batch`. `params` feeds the trainable parameters (default: the model's values)
+   * and, with `update`, the optimizer state and the update inputs by their graph input names
+   * (`graphFor(batch)` gives them).
+   */
   async run(batch: Record<string, HostTensor>, params?: Record<string, HostTensor>): Promise<GradientStep> {
     const { graph, session } = await this.sessionFor(batch);
     const feeds: Record<string, HostTensor> = {};
@@ -94,7 +112,18 @@ export class GradientSession {
       mean: out[s.mean]!.data as Float32Array,
       unbiasedVar: out[s.unbiasedVar]!.data as Float32Array,
     }));
-    return { losses, paramGrams, layerGrams, gradients, batchStats };
+    const updatedParams = new Map<string, Float32Array>();
+    const updatedState = new Map<string, Float32Array>();
+    if (graph.update) {
+      for (const [p, name] of graph.update.params) updatedParams.set(p, out[name]!.data as Float32Array);
+      for (const [key, { output }] of graph.update.state) updatedState.set(key, out[output]!.data as Float32Array);
+    }
+    return { losses, paramGrams, layerGrams, gradients, batchStats, updatedParams, updatedState };
+  }
+
+  /** The graph (and its input and output names) a batch of this shape runs. */
+  async graphFor(batch: Record<string, HostTensor>): Promise<GradientGraph> {
+    return (await this.sessionFor(batch)).graph;
   }
 
   async release(): Promise<void> {
@@ -113,18 +142,9 @@ export class GradientSession {
     return { dtype: 'float32', dims: t.dims.slice(), data: t.data('float32') };
   }
 
-  /**
-   * The device the session will run on, decided before building the graph: `auto` lands on CPU
-   * when the CUDA provider's files or libraries are missing (what RuntimeSession checks first).
-   */
+  /** The device the session will run on, decided before building the graph (see `resolveDevice`). */
   private get effectiveDevice(): 'cpu' | 'cuda' {
-    const d = this.options.device ?? 'cpu';
-    if (d === 'cpu') return 'cpu';
-    if (d === 'auto') {
-      const status = cudaStatus();
-      return status.missingProviderFiles.length > 0 || status.missingLibraries.length > 0 ? 'cpu' : 'cuda';
-    }
-    return 'cuda';
+    return resolveDevice(this.options.device ?? 'cpu');
   }
 
   private sessionFor(batch: Record<string, HostTensor>): Promise<{ graph: GradientGraph; session: RuntimeSession }> {
@@ -139,6 +159,8 @@ export class GradientSession {
           tasks: this.tasks,
           gramParams: this.sharedParams,
           trainableParams: this.options.trainableParams,
+          ...(this.options.update ? { update: this.options.update } : {}),
+          ...(this.options.exportTrainableGradients !== undefined ? { exportTrainableGradients: this.options.exportTrainableGradients } : {}),
           rawGradients: this.options.rawGradients,
           batchNorm: this.options.batchNorm ?? 'train',
           registry: this.options.registry ?? createDefaultRegistry(),
@@ -155,6 +177,19 @@ export class GradientSession {
     }
     return entry;
   }
+}
+
+/**
+ * The provider a device spec lands on: `auto` lands on CPU when the CUDA provider's files or
+ * libraries are missing (what RuntimeSession checks first).
+ */
+export function resolveDevice(d: DeviceSpec): 'cpu' | 'cuda' {
+  if (d === 'cpu') return 'cpu';
+  if (d === 'auto') {
+    const status = cudaStatus();
+    return status.missingProviderFiles.length > 0 || status.missingLibraries.length > 0 ? 'cpu' : 'cuda';
+  }
+  return 'cuda';
 }
 
 /** Library entry point: `createGradientSession(model, tasks, options).run(batch)`. */

@@ -10,13 +10,14 @@ import { checkDataset, feedsFor, planFeeds } from '../analysis/model-feeds.js';
 import type { HostTensor } from '../data/host-tensor.js';
 import { serializeModel } from '../onnx/save.js';
 import { cloneModel } from '../autodiff/gradient-graph.js';
-import { createGradientSession, type GradientSession, type GradientStep } from './gradient-session.js';
+import { createGradientSession, resolveDevice, type GradientSession, type GradientStep } from './gradient-session.js';
 import type { DeviceSpec, SessionOptions } from '../runtime/session.js';
 import { ConflictReportBuilder } from '../report/builder.js';
 import type { ConflictReport, CostPoint, SearchMethod } from '../report/schema.js';
 import { Random } from '../util/random.js';
 import { cosineFromGram, sumGrams, taskPairs } from './gram.js';
-import { createMethod, learnedParamName, type MethodInstance, type MethodOptionValues, type MethodState } from './method-registry.js';
+import { createMethod, learnedParamName, type MethodInstance, type MethodOptionValues, type MethodState, type MethodStepResult } from './method-registry.js';
+import { chooseUpdatePath, GraphUpdateState, weightRows, weightsInput, type UpdateMode, type UpdatePath } from './graph-update.js';
 import { createOptimizer, type CombinedGradient, type OptimizerState } from './optimizer.js';
 import { learningRateAt } from './schedule.js';
 import { updateRunningStats } from './running-stats.js';
@@ -57,6 +58,12 @@ export interface ScanConfig {
   cagradAlpha?: number;
   /** Options of the combination method, as given (defaults are filled in by the registry). */
   methodOptions?: MethodOptionValues;
+  /**
+   * Where a training step combines the task gradients and updates the parameters (default
+   * `auto`; see graph-update.ts): `host` in JavaScript from every task's gradient, `graph` inside
+   * the session run (two runs per step for methods that need this step's Grams or losses).
+   */
+  update?: UpdateMode;
   /** Costs of making the top-k layers task-specific, for the report's cost curve. */
   cost?: (layers: string[]) => { params: number; paramIncreasePct: number; macs: number; macIncreasePct: number };
 }
@@ -95,6 +102,8 @@ export interface ScanResult {
   trainedModel: Model | undefined;
   /** Per-step cosines, float32 [steps, layers, pairs], when `recordSteps`. */
   recorded: Float32Array | undefined;
+  /** Where the training steps combined and updated (`host` for static scans). */
+  updatePath: UpdatePath;
 }
 
 /**
@@ -120,14 +129,7 @@ export async function runScan(
   const [first, last] = config.shard ? shardRange(plannedSteps, config.shard) : [0, plannedSteps];
 
   const trainable = training ? [...new Set(analyzeParams(model, tasks))] : [];
-  const session: GradientSession = createGradientSession(model, tasks, {
-    device: config.device,
-    batchNorm: config.batchNorm,
-    trainableParams: trainable,
-    ...config.sessionOptions,
-    ...(config.intraOpThreads ? { intraOpThreads: config.intraOpThreads } : {}),
-  });
-  const analysis = session.analysis;
+  const analysis = analyzeModel(model, [...tasks]);
   const layers = analysis.sharedLayers;
   if (layers.length === 0) throw new ReconError('the model has no layer shared by two or more tasks');
   const taskNames = tasks.map((t) => t.name);
@@ -158,6 +160,45 @@ export async function runScan(
       throw new ReconError(`cannot resume: the checkpoint has no state for method ${config.method} (written by an older version)`);
   }
   for (const [k, v] of Object.entries(resume?.runningStats ?? {})) running.set(k, v.slice());
+
+  const updatePath: UpdatePath = optimizer && method ? chooseUpdatePath(config.update ?? 'auto', method, resolveDevice(config.device)) : 'host';
+  let graphState: GraphUpdateState | undefined;
+  if (optimizer && updatePath !== 'host') {
+    const header = optimizer.state().header;
+    const rows = weightRows(trainable, analysis.paramTasks, groups);
+    const kind = optimizer.kind as 'sgd' | 'adam';
+    graphState = new GraphUpdateState(
+      {
+        ...rows,
+        optimizer: { kind, momentum: header.momentum, weightDecay: header.weightDecay, betas: header.betas, eps: header.eps },
+        unitWeights: config.method === 'ew',
+      },
+      new Map(trainable.map((p) => [p, model.graph.initializers.get(p)!.dims.slice()])),
+    );
+    if (resume?.optimizer) {
+      graphState.load(resume.optimizer);
+      optimizer.load(withoutParams(resume.optimizer, new Set(trainable)));
+    }
+  }
+  const sessionOptions = {
+    device: config.device,
+    batchNorm: config.batchNorm,
+    trainableParams: trainable,
+    ...config.sessionOptions,
+    ...(config.intraOpThreads ? { intraOpThreads: config.intraOpThreads } : {}),
+  };
+  // host: one session returning every task's gradient; graph: one session updating in the graph;
+  // two-phase: a first session for losses and Grams, then the updating one.
+  const session: GradientSession = createGradientSession(
+    model,
+    tasks,
+    updatePath === 'host'
+      ? sessionOptions
+      : updatePath === 'graph'
+        ? { ...sessionOptions, update: graphState!.spec }
+        : { ...sessionOptions, exportTrainableGradients: false },
+  );
+  const updateSession = updatePath === 'two-phase' ? createGradientSession(model, tasks, { ...sessionOptions, update: graphState!.spec }) : session;
 
   const builder = new ConflictReportBuilder({
     layers: layers.map((l) => ({ name: l.name, op: l.op, nodes: l.nodes.map((n) => n.label), params: l.numel })),
@@ -205,7 +246,7 @@ export async function runScan(
     losses: record.losses,
     params: Object.fromEntries(params),
     runningStats: Object.fromEntries(running),
-    optimizer: optimizer?.state(),
+    optimizer: graphState && optimizer ? graphState.merged(optimizer.state()) : optimizer?.state(),
     ...(method ? { method: method.state() } : {}),
   });
 
@@ -221,7 +262,16 @@ export async function runScan(
       const feeds = feedsFor(dataset, plan, rows);
       const paramFeeds: Record<string, HostTensor> = {};
       for (const [p, v] of params) paramFeeds[p] = { dtype: 'float32', dims: model.graph.initializers.get(p)!.dims.slice(), data: v };
-      const result = await session.run(feeds, paramFeeds);
+      const lr = learningRateAt(epoch, { lr: config.optimizer.lr, milestones: config.optimizer.milestones, gamma: config.optimizer.gamma });
+      // graph path: the method's weights are known before the run (they read nothing of it).
+      const before = updatePath === 'graph' ? methodStep(method!, undefined, undefined, { config, step, epoch, taskNames, groups }) : undefined;
+      const result =
+        updatePath === 'graph'
+          ? await session.run(feeds, {
+              ...paramFeeds,
+              ...graphState!.feeds((await session.graphFor(feeds)).update!, lr, weightsInput(before!, T, groups.length)),
+            })
+          : await session.run(feeds, paramFeeds);
       const lossRow = taskNames.map((t) => result.losses[t]!);
       const bad = lossRow.findIndex((l) => !Number.isFinite(l));
       if (bad >= 0) {
@@ -241,11 +291,27 @@ export async function runScan(
       record.wholeTrunk.push(wholeCos);
       record.losses.push(lossRow);
       if (optimizer && method) {
-        applyUpdate(result, whole, { config, step, epoch, params, analysisParamTasks: analysis.paramTasks, taskNames, optimizer, method, groups });
+        const ctx = { config, step, epoch, taskNames, groups };
+        const out = before ?? methodStep(method, result, whole, ctx);
+        if (updatePath === 'host') applyHostUpdate(result, out, { params, analysisParamTasks: analysis.paramTasks, taskNames, optimizer, groups, lr });
+        else {
+          const updated =
+            updatePath === 'graph'
+              ? result
+              : await updateSession.run(feeds, {
+                  ...paramFeeds,
+                  ...graphState!.feeds((await updateSession.graphFor(feeds)).update!, lr, weightsInput(out, T, groups.length)),
+                });
+          for (const [p, v] of updated.updatedParams) params.set(p, v);
+          graphState!.commit(updated.updatedState);
+        }
+        stepLearned(method, out, optimizer, lr);
         if (method.afterUpdate) {
           // FAMO: the losses of the same batch under the updated weights (an extra session run, as
           // the reference trainers' extra forward pass); its BN batch statistics are not used.
-          const after = method.spec.needs.includes('losses-after-update') ? await session.run(feeds, paramFeeds) : undefined;
+          const updatedFeeds: Record<string, HostTensor> = {};
+          for (const [p, v] of params) updatedFeeds[p] = { dtype: 'float32', dims: model.graph.initializers.get(p)!.dims.slice(), data: v };
+          const after = method.spec.needs.includes('losses-after-update') ? await session.run(feeds, updatedFeeds) : undefined;
           method.afterUpdate(after ? taskNames.map((t) => after.losses[t]!) : undefined);
         }
         for (const s of result.batchStats) {
@@ -269,6 +335,7 @@ export async function runScan(
     }
   } finally {
     await session.release();
+    if (updateSession !== session) await updateSession.release();
   }
 
   const cost: CostPoint[] | undefined = config.cost
@@ -294,10 +361,10 @@ export async function runScan(
   hooks.onCheckpoint?.(state);
   if (partialReason?.startsWith('loss of task')) {
     throw Object.assign(new ReconError(`${partialReason}; the partial report keeps the ${record.cosines.length} finished steps`), {
-      partial: { report, checkpoint: state, trainedModel, recorded },
+      partial: { report, checkpoint: state, trainedModel, recorded, updatePath },
     });
   }
-  return { report, checkpoint: state, trainedModel, recorded };
+  return { report, checkpoint: state, trainedModel, recorded, updatePath };
 }
 
 /**
@@ -322,38 +389,52 @@ function createScanMethod(config: ScanConfig, T: number, groups: readonly { name
   return createMethod(config.method, { tasks: T, groups: groups.map((g) => g.name) }, options);
 }
 
-function applyUpdate(
+interface StepContext {
+  config: ScanConfig;
+  step: number;
+  epoch: number;
+  taskNames: string[];
+  groups: readonly { name: string; params: string[] }[];
+}
+
+/**
+ * The method's coefficients for this step. Without `result` (the graph path, for methods that
+ * read nothing of the step) the losses and Gram are NaN, so a method that did read them would
+ * give NaN weights and stop the scan rather than train on made-up values.
+ */
+function methodStep(method: MethodInstance, result: GradientStep | undefined, wholeGram: Float64Array | undefined, ctx: StepContext): MethodStepResult {
+  const T = ctx.taskNames.length;
+  const needsGroups = method.spec.needs.includes('layer-grams');
+  return method.step({
+    step: ctx.step,
+    epoch: ctx.epoch,
+    losses: result ? ctx.taskNames.map((t) => result.losses[t]!) : new Float64Array(T).fill(Number.NaN),
+    gram: wholeGram ?? new Float64Array(T * T).fill(Number.NaN),
+    groupGrams:
+      needsGroups && result
+        ? ctx.groups.map((g) =>
+            sumGrams(
+              g.params.map((p) => result.paramGrams.get(p)!),
+              T,
+            ),
+          )
+        : [],
+    rng: new Random(ctx.config.seed * 1_000_003 + ctx.step),
+  });
+}
+
+function applyHostUpdate(
   result: GradientStep,
-  wholeGram: Float64Array,
+  out: MethodStepResult,
   ctx: {
-    config: ScanConfig;
-    step: number;
-    epoch: number;
     params: Map<string, Float32Array>;
     analysisParamTasks: Map<string, number[]>;
     taskNames: string[];
     optimizer: ReturnType<typeof createOptimizer>;
-    method: MethodInstance;
     groups: readonly { name: string; params: string[] }[];
+    lr: number;
   },
 ): void {
-  const T = ctx.taskNames.length;
-  const needsGroups = ctx.method.spec.needs.includes('layer-grams');
-  const out = ctx.method.step({
-    step: ctx.step,
-    epoch: ctx.epoch,
-    losses: ctx.taskNames.map((t) => result.losses[t]!),
-    gram: wholeGram,
-    groupGrams: needsGroups
-      ? ctx.groups.map((g) =>
-          sumGrams(
-            g.params.map((p) => result.paramGrams.get(p)!),
-            T,
-          ),
-        )
-      : [],
-    rng: new Random(ctx.config.seed * 1_000_003 + ctx.step),
-  });
   const groupOf = new Map<string, number>();
   if (out.perGroup) ctx.groups.forEach((g, k) => g.params.forEach((p) => groupOf.set(p, k)));
   // Each parameter's gradient is the weighted sum of its task gradients, combined by the
@@ -375,14 +456,26 @@ function applyUpdate(
     }
     grads.set(p, { parts, weights: partWeights });
   }
-  const lr = learningRateAt(ctx.epoch, { lr: ctx.config.optimizer.lr, milestones: ctx.config.optimizer.milestones, gamma: ctx.config.optimizer.gamma });
-  ctx.optimizer.stepCombined(ctx.params, grads, lr);
-  // UW's log-variances and GradNorm's weights: trained by the same optimizer and schedule, like
-  // the reference implementations' nn.Parameters (weight decay included).
-  if (ctx.method.learned && out.learnedGradient) {
-    const name = learnedParamName(ctx.method.spec.name);
-    ctx.optimizer.stepCombined(new Map([[name, ctx.method.learned]]), new Map([[name, { parts: [out.learnedGradient], weights: [1] }]]), lr);
-  }
+  ctx.optimizer.stepCombined(ctx.params, grads, ctx.lr);
+}
+
+/**
+ * UW's log-variances and GradNorm's weights: trained by the same optimizer and schedule, like the
+ * reference implementations' nn.Parameters (weight decay included).
+ */
+function stepLearned(method: MethodInstance, out: MethodStepResult, optimizer: ReturnType<typeof createOptimizer>, lr: number): void {
+  if (!method.learned || !out.learnedGradient) return;
+  const name = learnedParamName(method.spec.name);
+  optimizer.stepCombined(new Map([[name, method.learned]]), new Map([[name, { parts: [out.learnedGradient], weights: [1] }]]), lr);
+}
+
+/** An optimizer state without the buffers and step counts of `params` (kept by the graph path). */
+function withoutParams(state: OptimizerState, params: ReadonlySet<string>): OptimizerState {
+  const ofParam = (key: string): boolean => params.has(key.slice(key.indexOf(':') + 1));
+  return {
+    header: { ...state.header, steps: Object.fromEntries(Object.entries(state.header.steps).filter(([p]) => !params.has(p))) },
+    buffers: Object.fromEntries(Object.entries(state.buffers).filter(([k]) => !ofParam(k))),
+  };
 }
 
 function runningOf(running: Map<string, Float32Array>, model: Model, name: string): Float32Array {
@@ -430,7 +523,9 @@ function costCurve(builder: ConflictReportBuilder, names: string[], cost: NonNul
 }
 
 function hashConfig(model: Model, config: ScanConfig): string {
-  const { cost: _cost, ...rest } = config;
+  // The update path does not change the results beyond float32 rounding: a scan may resume on another.
+  const { cost: _cost, update: _update, ...rest } = config;
   void _cost;
+  void _update;
   return createHash('sha256').update(serializeModel(model)).update(JSON.stringify(rest)).digest('hex');
 }
