@@ -58,4 +58,33 @@ describe('scan, train and run pass every runtime setting to their sessions', () 
     expect(r.code, r.stderr).toBe(0);
     expect(r.stderr).toMatch(/warning: CUDA execution provider unavailable \(.*\); running on CPU/);
   });
+
+  it('--update chooses where the training update runs, and the path taken is printed', async () => {
+    for (const [mode, said] of [
+      ['graph', 'in the graph'],
+      ['host', 'on the host'],
+    ] as const) {
+      const r = await cli(
+        'scan',
+        model,
+        '--tasks',
+        tasks,
+        '--data',
+        data,
+        '--steps',
+        '2',
+        '--batch-size',
+        '4',
+        '--update',
+        mode,
+        '-o',
+        join(dir, `u-${mode}.json`),
+      );
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stderr).toContain(`training update ran ${said}`);
+    }
+    const bad = await cli('scan', model, '--tasks', tasks, '--data', data, '--update', 'gpu', '-o', join(dir, 'u.json'));
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toMatch(/--update must be auto, host or graph, got "gpu"/);
+  });
 });

@@ -4,6 +4,7 @@ import { analyzeModel } from '../../analysis/analyze.js';
 import { CostModel } from '../../rewrite/recon.js';
 import { runScan, type ScanCheckpoint, type ScanConfig, type ScanResult } from '../../conflict/scan.js';
 import { writeScanOutputs } from '../../pipeline/scan-outputs.js';
+import type { UpdateMode } from '../../conflict/graph-update.js';
 import { loadCheckpoint, saveCheckpoint } from '../../conflict/checkpoint.js';
 import { ELEMENTWISE_METHODS, isMethodName, METHOD_NAMES, parseMethodOptions, type MethodOptionValues } from '../../conflict/method-registry.js';
 import { renderRankingTable } from '../../report/table.js';
@@ -47,6 +48,12 @@ export const SCAN_OPTIONS: OptionSpec[] = [
     value: 'key=value',
     description: 'a hyper-parameter of --method, e.g. alpha=1.5 for gradnorm (repeatable; README lists them)',
     repeatable: true,
+  },
+  {
+    name: 'update',
+    value: 'auto|host|graph',
+    description:
+      'where the training update runs: in the graph (parameters and optimizer state in and out once per step), on the host (every task gradient out), or auto (README: recon scan)',
   },
   { name: 'cagrad-alpha', check: { kind: 'number', min: 0 }, value: 'c', description: "CAGrad's c (default 0.2; same as --method-opt alpha=c)" },
 ];
@@ -185,6 +192,7 @@ export function scanConfig(args: ParsedArgs, modelPath: string, dataPath: string
     },
     ...(shard ? { shard } : {}),
     recordSteps: args.flags.has('record-steps'),
+    update: updateModeArg(args),
     ...(optionValue(args, 'cagrad-alpha') !== undefined ? { cagradAlpha: numberOption(args, 'cagrad-alpha', 0.2, cmd) } : {}),
   };
 }
@@ -222,7 +230,7 @@ export async function runWithInterrupts(
   process.on('SIGTERM', onSignal);
   const bar = new ProgressBar(io.stderr, io.interactive, label);
   try {
-    return await scan({
+    const result = await scan({
       shouldStop: () => stop,
       ...(reportPath ? { checkpointEvery, onCheckpoint: (c: ScanCheckpoint) => saveCheckpoint(reportPath, c) } : {}),
       onStep: (p) => {
@@ -232,6 +240,12 @@ export async function runWithInterrupts(
         bar.update(p.step, p.totalSteps, `epoch ${p.epoch + 1}  loss ${losses}  conflicts ${(100 * p.conflictRate).toFixed(1)}%`);
       },
     });
+    bar.finish();
+    if (result.report.settings.optimizer.name !== 'none')
+      io.stderr(
+        `${label}: training update ran ${result.updatePath === 'host' ? 'on the host' : result.updatePath === 'graph' ? 'in the graph' : 'in the graph after a first run for the Grams (two-phase)'}\n`,
+      );
+    return result;
   } catch (e) {
     bar.finish();
     const partial = (e as { partial?: ScanResult }).partial;
@@ -242,4 +256,10 @@ export async function runWithInterrupts(
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
   }
+}
+
+function updateModeArg(args: ParsedArgs): UpdateMode {
+  const v = optionValue(args, 'update') ?? 'auto';
+  if (v !== 'auto' && v !== 'host' && v !== 'graph') throw new ReconError(`--update must be auto, host or graph, got "${v}"`);
+  return v;
 }
