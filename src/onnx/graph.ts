@@ -139,11 +139,8 @@ export class Graph {
     return s;
   }
 
-  /**
-   * Removes nodes none of whose outputs reach a graph output, then initializers and value_info
-   * nobody reads. Graph inputs stay (they are the model's interface).
-   */
-  cleanup(): this {
+  /** The nodes some graph output depends on (through subgraph reads too). */
+  liveNodes(): Set<Node> {
     const producers = this.producers();
     const live = new Set<Node>();
     const stack = [...this.outputNames];
@@ -159,6 +156,15 @@ export class Graph {
         for (const i of subgraphOuterReads(p)) stack.push(i);
       }
     }
+    return live;
+  }
+
+  /**
+   * Removes nodes none of whose outputs reach a graph output, then initializers and value_info
+   * nobody reads. Graph inputs stay (they are the model's interface).
+   */
+  cleanup(): this {
+    const live = this.liveNodes();
     this.nodes = this.nodes.filter((n) => live.has(n));
     const used = new Set<string>();
     for (const n of this.nodes) {

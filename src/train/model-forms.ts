@@ -36,7 +36,7 @@ export function isTrainingBatchNorm(n: Node): boolean {
 export function inferenceForm(source: Model): ModelForm {
   const model = cloneModel(source);
   const g = model.graph;
-  const liveBefore = liveNodes(g);
+  const liveBefore = g.liveNodes();
   const usedBefore = valuesRead(g, liveBefore);
   const changes: FormChange[] = [];
   const graphOutputs = new Set(g.outputNames);
@@ -140,25 +140,6 @@ function readersOf(g: Graph): Map<string, Node[]> {
   return m;
 }
 
-/** Nodes on which some graph output depends. */
-function liveNodes(g: Graph): Set<Node> {
-  const producers = g.producers();
-  const live = new Set<Node>();
-  const stack = [...g.outputNames];
-  const seen = new Set<string>();
-  while (stack.length > 0) {
-    const v = stack.pop()!;
-    if (seen.has(v)) continue;
-    seen.add(v);
-    const p = producers.get(v);
-    if (p && !live.has(p)) {
-      live.add(p);
-      for (const i of p.inputs) if (i) stack.push(i);
-      for (const i of subgraphOuterReads(p)) stack.push(i);
-    }
-  }
-  return live;
-}
 
 /** Values the given nodes or the graph outputs read. */
 function valuesRead(g: Graph, nodes: Iterable<Node>): Set<string> {
@@ -172,7 +153,7 @@ function valuesRead(g: Graph, nodes: Iterable<Node>): Set<string> {
  * removed), and initializers no node or output reads any more. Nodes dead in the input stay.
  */
 function dropNewlyDead(g: Graph, liveBefore: ReadonlySet<Node>, usedBefore: ReadonlySet<string>): void {
-  const live = liveNodes(g);
+  const live = g.liveNodes();
   g.nodes = g.nodes.filter((n) => live.has(n) || !liveBefore.has(n));
   const used = new Set<string>(g.outputNames);
   for (const n of g.nodes) for (const v of [...n.inputs, ...subgraphOuterReads(n)]) if (v) used.add(v);
