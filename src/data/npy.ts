@@ -45,6 +45,31 @@ export interface NpyHeader {
   dataOffset: number;
 }
 
+/** Largest .npy header accepted (NumPy writes a few hundred bytes; 2.0 allows up to 4 GiB). */
+export const MAX_NPY_HEADER_BYTES = 1 << 20;
+
+/**
+ * Where the array data starts (magic, version, header length and header), read from the first
+ * 12 bytes of a .npy image, so that a reader can fetch exactly the header before anything else.
+ */
+export function npyDataOffset(start: Uint8Array, source: string): number {
+  if (start.byteLength < 10 || MAGIC.some((b, i) => start[i] !== b)) {
+    throw new ReconError(`${source}: not a .npy file (missing \\x93NUMPY magic)`);
+  }
+  const major = start[6]!;
+  const view = new DataView(start.buffer, start.byteOffset, start.byteLength);
+  let offset: number;
+  if (major === 1) offset = 10 + view.getUint16(8, true);
+  else if (major === 2 || major === 3) {
+    if (start.byteLength < 12) throw new ReconError(`${source}: truncated .npy header`);
+    offset = 12 + view.getUint32(8, true);
+  } else {
+    throw new ReconError(`${source}: unsupported .npy format version ${major}.${start[7]} (supported: 1.0, 2.0, 3.0)`);
+  }
+  if (offset > MAX_NPY_HEADER_BYTES) throw new ReconError(`${source}: .npy header of ${offset} bytes is larger than the ${MAX_NPY_HEADER_BYTES} accepted`);
+  return offset;
+}
+
 /** Parses and validates the header at the start of `bytes`. `source` names the file in errors. */
 export function parseNpyHeader(bytes: Uint8Array, source: string): NpyHeader {
   if (bytes.byteLength < 10 || MAGIC.some((b, i) => bytes[i] !== b)) {

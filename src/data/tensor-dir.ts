@@ -2,7 +2,7 @@
  * Directories of serialized ONNX TensorProto files, one tensor per `<name>.pb` (the layout of the
  * ONNX backend tests' test_data_set_N folders).
  */
-import { ReconError } from '../onnx/errors.js';
+import { checkNameLength, printable, ReconError } from '../onnx/errors.js';
 import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import type { onnx } from 'onnx-proto';
@@ -44,10 +44,11 @@ export function decodeTensorProto(bytes: Uint8Array, fallbackName: string, sourc
   try {
     proto = onnxProto.TensorProto.decode(bytes);
   } catch (error) {
-    throw new ReconError(`${source}: not a serialized onnx.TensorProto (${(error as Error).message})`);
+    throw new ReconError(`${printable(source)}: not a serialized onnx.TensorProto (${printable((error as Error).message.split('\n')[0] ?? '', 120)})`);
   }
   const name = proto.name !== '' ? proto.name : fallbackName;
-  const where = `${source}: tensor "${name}"`;
+  checkNameLength(name, `${printable(source)}: tensor`);
+  const where = `${printable(source)}: tensor "${printable(name)}"`;
   if (proto.dataLocation === onnxProto.TensorProto.DataLocation.EXTERNAL) {
     throw new ReconError(`${where} uses external data, which is not supported`);
   }
@@ -134,7 +135,7 @@ export function readTensorDir(dir: string): Map<string, HostTensor> {
     const { name, tensor } = decodeTensorProto(readFileSync(path), basename(file, '.pb'), path);
     const previous = fileOf.get(name);
     if (previous !== undefined) {
-      throw new ReconError(`${dir}: tensor name "${name}" appears in both ${previous} and ${file}`);
+      throw new ReconError(`${printable(dir)}: tensor name "${printable(name)}" appears in both ${printable(previous)} and ${printable(file)}`);
     }
     fileOf.set(name, file);
     out.set(name, tensor);

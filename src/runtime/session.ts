@@ -1,5 +1,5 @@
 import * as ort from 'onnxruntime-node';
-import { ReconError } from '../onnx/errors.js';
+import { printable, ReconError } from '../onnx/errors.js';
 import type { HostTensor } from './host-tensor.js';
 import { cudaStatus } from './cuda.js';
 import { fromOrtTensor, toOrtTensor } from './host-tensor.js';
@@ -84,7 +84,14 @@ export class RuntimeSession {
   async run(feeds: Record<string, HostTensor>, outputs?: readonly string[]): Promise<Record<string, HostTensor>> {
     const ortFeeds: Record<string, ort.Tensor> = {};
     for (const [k, v] of Object.entries(feeds)) ortFeeds[k] = toOrtTensor(v);
-    const result = outputs ? await this.session.run(ortFeeds, outputs as string[]) : await this.session.run(ortFeeds);
+    // onnxruntime would also log the failure natively on stderr; it is reported once, below.
+    const runOptions: ort.InferenceSession.RunOptions = { logSeverityLevel: 4 };
+    let result: ort.InferenceSession.ReturnType;
+    try {
+      result = outputs ? await this.session.run(ortFeeds, outputs as string[], runOptions) : await this.session.run(ortFeeds, runOptions);
+    } catch (e) {
+      throw explainRunFailure(e);
+    }
     const out: Record<string, HostTensor> = {};
     for (const [k, v] of Object.entries(result)) out[k] = fromOrtTensor(v);
     return out;
@@ -93,6 +100,43 @@ export class RuntimeSession {
   async release(): Promise<void> {
     await this.session.release();
   }
+}
+
+const NODE_FAILURE = /running (\S+) node\. Name:'([^']*)'(?: Status Message: ([\s\S]*))?/;
+
+/** Hints by the failing operator: what in the user's data usually causes it. */
+function hintFor(opType: string, nodeName: string): string {
+  if (nodeName.startsWith('loss/')) return `check the targets of task "${nodeName.split('/')[1] ?? ''}" (class labels in range, shapes matching the output)`;
+  if (/^(Gather|GatherElements|GatherND|Scatter|ScatterElements|ScatterND|OneHot)$/.test(opType)) {
+    return 'an index is out of range: check token ids against the embedding size and class labels against the number of classes';
+  }
+  if (/^(Reshape|Expand|Concat|Add|Sub|Mul|Div|MatMul|Gemm|Conv|Where|Equal)$/.test(opType)) {
+    return "shapes do not fit: check the data's shapes against the model's inputs";
+  }
+  return "check the data's shapes and values against the model's inputs";
+}
+
+/**
+ * One line for a failed `session.run()`: the failing node (from onnxruntime's message), the
+ * reason without C++ source locations, and a hint at the usual cause.
+ */
+export function explainRunFailure(e: unknown): ReconError {
+  if (e instanceof ReconError) return e;
+  const text = e instanceof Error ? e.message : String(e);
+  const node = NODE_FAILURE.exec(text);
+  if (node) {
+    const [, opType, nodeName, status] = node;
+    const reason = status !== undefined ? withoutSourceLocations(firstLine(status.trim())) : '';
+    return new ReconError(
+      `onnxruntime failed in ${opType} node "${printable(nodeName!)}"${reason ? `: ${printable(reason, 300)}` : ''} (hint: ${hintFor(opType!, nodeName!)})`,
+    );
+  }
+  return new ReconError(`onnxruntime failed: ${printable(firstLine(text), 300)} (hint: check the data's dtypes and shapes against the model's inputs)`);
+}
+
+/** Removes C++ source locations (`/onnxruntime_src/…/x.cc:123`) left inside a message. */
+function withoutSourceLocations(text: string): string {
+  return text.replace(/(?:\/|[A-Za-z]:\\)\S+\.(?:cc|cpp|cu|cuh|h|hpp):\d+\s*/g, '').trim();
 }
 
 async function createOrExplain(model: Uint8Array, options: ort.InferenceSession.SessionOptions): Promise<ort.InferenceSession> {
@@ -108,8 +152,8 @@ async function createOrExplain(model: Uint8Array, options: ort.InferenceSession.
  * (`/onnxruntime_src/…/x.h:46 void onnxruntime::f(…) Message` → `Message`).
  */
 export function firstLine(e: unknown): string {
-  const line = (e instanceof Error ? e.message : String(e)).split('\n')[0] ?? '';
-  const located = /^\/\S+:\d+ (.*)$/.exec(line);
+  const line = ((e instanceof Error ? e.message : String(e)).split('\n')[0] ?? '').trim();
+  const located = /^(?:\/|[A-Za-z]:\\)\S+:\d+ (.*)$/.exec(line);
   if (!located) return line;
   const rest = located[1]!;
   // Skip the signature: up to the parenthesis that closes its argument list.
