@@ -79,7 +79,7 @@ export function readTaskSpecFile(path: string): TaskSpec[] {
   try {
     json = JSON.parse(text);
   } catch (e) {
-    throw new ReconError(`${path}: not valid JSON (${printable((e as Error).message.split('\n')[0] ?? '', 160)})`);
+    throw new ReconError(`${path}: not valid JSON (${printable((e as Error).message, 200)})`);
   }
   return parseTaskSpec(json, path);
 }

@@ -60,6 +60,7 @@ function decodeModel(bytes: Uint8Array, where: string, baseDir: string | undefin
   const resolveExternal = baseDir ? externalResolver(baseDir, where) : undefined;
   const model = Model.fromProto(decoded, baseDir, resolveExternal);
   checkGraphInputDims(model, where);
+  checkOutputsProduced(model, where);
   if (options.eagerExternalData) {
     for (const t of model.graph.initializers.values()) if (t.externalSource) t.rawBytes();
   } else {
@@ -120,6 +121,22 @@ function checkGraphNames(graph: onnx.IGraphProto, where: string): void {
     check(n.name, 'node');
     check(n.opType, 'operator type');
     for (const v of [...(n.input ?? []), ...(n.output ?? [])]) check(v, `node "${printable(n.name ?? '', 60)}": value`);
+  }
+}
+
+/**
+ * Every graph output must come from somewhere; onnxruntime would otherwise fail with an internal
+ * message (for a graph whose nodes were all removed, a multi-line exception).
+ */
+function checkOutputsProduced(model: Model, where: string): void {
+  const g = model.graph;
+  const available = new Set<string>([...g.inputNames, ...g.initializers.keys(), ...g.nodes.flatMap((n) => n.outputs)]);
+  for (const name of g.outputNames) {
+    if (!available.has(name)) {
+      throw new ReconError(
+        `${where}: graph output "${printable(name)}" is not computed by any node (the graph has ${g.nodes.length} nodes) nor a graph input or initializer`,
+      );
+    }
   }
 }
 

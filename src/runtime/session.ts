@@ -39,7 +39,8 @@ export class RuntimeSession {
     const device = options.device ?? 'cpu';
     const base: ort.InferenceSession.SessionOptions = {
       graphOptimizationLevel: options.graphOptimizationLevel ?? 'all',
-      logSeverityLevel: options.logSeverityLevel ?? 3,
+      // Fatal only: onnxruntime's errors come back as exceptions and are reported once, as one line.
+      logSeverityLevel: options.logSeverityLevel ?? 4,
       enableCpuMemArena: options.memoryArena ?? true,
       extra: { session: { intra_op: { allow_spinning: (options.spinning ?? true) ? '1' : '0' } } },
     };
@@ -126,7 +127,7 @@ export function explainRunFailure(e: unknown): ReconError {
   const node = NODE_FAILURE.exec(text);
   if (node) {
     const [, opType, nodeName, status] = node;
-    const reason = status !== undefined ? withoutSourceLocations(firstLine(status.trim())) : '';
+    const reason = status !== undefined ? firstLine(status.trim()) : '';
     return new ReconError(
       `onnxruntime failed in ${opType} node "${printable(nodeName!)}"${reason ? `: ${printable(reason, 300)}` : ''} (hint: ${hintFor(opType!, nodeName!)})`,
     );
@@ -134,31 +135,36 @@ export function explainRunFailure(e: unknown): ReconError {
   return new ReconError(`onnxruntime failed: ${printable(firstLine(text), 300)} (hint: check the data's dtypes and shapes against the model's inputs)`);
 }
 
-/** Removes C++ source locations (`/onnxruntime_src/…/x.cc:123`) left inside a message. */
-function withoutSourceLocations(text: string): string {
-  return text.replace(/(?:\/|[A-Za-z]:\\)\S+\.(?:cc|cpp|cu|cuh|h|hpp):\d+\s*/g, '').trim();
-}
-
 async function createOrExplain(model: Uint8Array, options: ort.InferenceSession.SessionOptions): Promise<ort.InferenceSession> {
   try {
     return await ort.InferenceSession.create(model, options);
   } catch (e) {
-    throw new ReconError(`onnxruntime rejected the model: ${firstLine(e)}`);
+    throw new ReconError(`onnxruntime rejected the model: ${printable(firstLine(e), 400)}`);
   }
 }
 
 /**
- * The first line of an onnxruntime error without its C++ source location and function signature
- * (`/onnxruntime_src/…/x.h:46 void onnxruntime::f(…) Message` → `Message`).
+ * The first line of an onnxruntime error without its C++ source locations and function signatures
+ * (`/onnxruntime_src/…/x.h:46 void onnxruntime::f(…) Message` → `Message`), wherever in the line
+ * they appear.
  */
 export function firstLine(e: unknown): string {
-  const line = ((e instanceof Error ? e.message : String(e)).split('\n')[0] ?? '').trim();
-  const located = /^(?:\/|[A-Za-z]:\\)\S+:\d+ (.*)$/.exec(line);
-  if (!located) return line;
-  const rest = located[1]!;
-  // Skip the signature: up to the parenthesis that closes its argument list.
+  let line = ((e instanceof Error ? e.message : String(e)).split('\n')[0] ?? '').trim();
+  for (let guard = 0; guard < 16; guard++) {
+    const located = SOURCE_LOCATION.exec(line);
+    if (!located) break;
+    line = `${line.slice(0, located.index)}${withoutSignature(line.slice(located.index + located[0].length))}`.trim();
+  }
+  return line;
+}
+
+const SOURCE_LOCATION = /(?:\/|[A-Za-z]:\\)\S+:\d+ /;
+
+/** Drops a leading C++ function signature: up to the parenthesis that closes its argument list. */
+function withoutSignature(rest: string): string {
   const open = rest.indexOf('(');
-  if (open < 0) return rest;
+  // A sentence before any parenthesis is the message itself, not a signature.
+  if (open < 0 || /[.!?:]\s/.test(rest.slice(0, open))) return rest;
   let depth = 0;
   for (let i = open; i < rest.length; i++) {
     if (rest[i] === '(') depth++;
