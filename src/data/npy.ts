@@ -3,7 +3,7 @@
  * Layout: magic "\x93NUMPY", major, minor, header length (uint16 in 1.0, uint32 in 2.0/3.0), a
  * Python dict literal padded with spaces and a newline, then the raw array bytes.
  */
-import { ReconError } from '../onnx/errors.js';
+import { printable, ReconError } from '../onnx/errors.js';
 import { readFileSync } from 'node:fs';
 import { writePartsAtomic } from '../util/atomic-write.js';
 import { BYTES_PER_ELEMENT, checkDims, dataBytes, elementCount, formatDims, hostTensor, type HostDtype, type HostTensor } from './host-tensor.js';
@@ -108,22 +108,22 @@ function interpretHeader(header: PyValue, source: string): { dtype: HostDtype; d
   const shape = header.entries.get('shape');
   if (descr === undefined || fortranOrder === undefined || shape === undefined) {
     const keys = [...header.entries.keys()].join(', ');
-    throw new ReconError(`${source}: .npy header needs keys descr, fortran_order, shape; got ${keys}`);
+    throw new ReconError(`${source}: .npy header needs keys descr, fortran_order, shape; got ${printable(keys)}`);
   }
   if (typeof descr !== 'string') {
-    throw new ReconError(`${source}: structured dtype ${JSON.stringify(descr)} is not supported (plain numeric arrays only)`);
+    throw new ReconError(`${source}: structured dtype ${printable(JSON.stringify(descr))} is not supported (plain numeric arrays only)`);
   }
   const dtype = DESCR_TO_DTYPE[descr];
   if (dtype === undefined) {
     const bigEndian = descr.startsWith('>') ? ' (big-endian: convert with arr.astype(arr.dtype.newbyteorder("<")))' : '';
     const supported = Object.keys(DTYPE_TO_DESCR).join(', ');
-    throw new ReconError(`${source}: unsupported dtype '${descr}'${bigEndian}; supported: ${supported}`);
+    throw new ReconError(`${source}: unsupported dtype '${printable(descr, 40)}'${bigEndian}; supported: ${supported}`);
   }
   if (fortranOrder !== false) {
     throw new ReconError(`${source}: fortran_order=True arrays are not supported; save with np.ascontiguousarray(arr)`);
   }
   if (!Array.isArray(shape) || !shape.every((d): d is number => typeof d === 'number')) {
-    throw new ReconError(`${source}: .npy shape ${JSON.stringify(shape)} is not a tuple of integers`);
+    throw new ReconError(`${source}: .npy shape ${printable(JSON.stringify(shape) ?? String(shape), 100)} is not a tuple of integers`);
   }
   checkDims(shape, source);
   return { dtype, dims: shape };

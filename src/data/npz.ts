@@ -86,6 +86,7 @@ export function writeNpz(path: string, arrays: Readonly<Record<string, HostTenso
   const pairs = arrays instanceof Map ? [...arrays.entries()] : Object.entries(arrays);
   for (const [key] of pairs) {
     if (key.length === 0) throw new ReconError(`${path}: array names must not be empty`);
+    checkNameLength(key, `${path}: array`);
   }
   function* entries(): Generator<ZipWriteEntry> {
     for (const [key, tensor] of pairs) {

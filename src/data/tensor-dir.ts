@@ -2,8 +2,9 @@
  * Directories of serialized ONNX TensorProto files, one tensor per `<name>.pb` (the layout of the
  * ONNX backend tests' test_data_set_N folders).
  */
+import { makeDirectory } from '../util/make-directory.js';
 import { checkNameLength, printable, ReconError } from '../onnx/errors.js';
-import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import type { onnx } from 'onnx-proto';
 import { int64ToBigInt, type LongLike } from '../onnx/long.js';
@@ -159,7 +160,7 @@ export function writeTensorDir(dir: string, tensors: Readonly<Record<string, Hos
     if (clash !== undefined) throw new ReconError(`${dir}: tensors "${clash}" and "${name}" would both be written to ${file}`);
     nameOf.set(file, name);
   }
-  mkdirSync(dir, { recursive: true });
+  makeDirectory(dir);
   for (const [name, tensor] of pairs) {
     writePartsAtomic(join(dir, tensorFileName(name)), [encodeTensorProto(name, tensor)]);
   }

@@ -359,6 +359,7 @@ export function writeZip(path: string, entries: Iterable<ZipWriteEntry>, options
       }
       const compressedSize = body.reduce((sum, p) => sum + p.byteLength, 0);
       const name = Buffer.from(entry.name, 'utf8');
+      if (name.byteLength > U16_MAX) throw new ReconError(`${path}: entry name of ${name.byteLength} bytes is longer than ZIP allows (${U16_MAX})`);
       const flags = /^[\x20-\x7e]*$/.test(entry.name) ? 0 : FLAG_UTF8;
       const record: CentralRecord = { name, flags, method, crc, compressedSize, uncompressedSize, offset: position };
       emit(localHeader(record, forceZip64));

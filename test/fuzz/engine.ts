@@ -12,7 +12,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { buildFixtures, type FileSet } from './fixtures.js';
 import { type FuzzCase, makeCase } from './mutate.js';
-import { END_MARKER, type WorkerReply } from './protocol.js';
+import { END_MARKER, type WorkerReply, type WorkerRequest } from './protocol.js';
 
 export type Outcome = 'success' | 'clean-error' | 'internal-error' | 'unclean-error' | 'hang' | 'crash';
 
@@ -65,7 +65,8 @@ class Worker {
   private nextId = 0;
 
   private async start(): Promise<ChildProcess> {
-    const child = fork(WORKER, [], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'ignore', 'pipe', 'ipc'] });
+    // tsx resolved here, so that the worker can start in any folder.
+    const child = fork(WORKER, [], { execArgv: ['--import', import.meta.resolve('tsx')], stdio: ['ignore', 'ignore', 'pipe', 'ipc'] });
     child.stderr!.on('data', (chunk: Buffer) => (this.nativeStderr += chunk.toString('utf8')));
     await new Promise<void>((resolve, reject) => {
       child.once('message', () => resolve());
@@ -104,7 +105,7 @@ class Worker {
   }
 
   /** Runs argv; also returns what the process wrote to its own stderr (native logs) meanwhile. */
-  async run(argv: string[], timeoutMs: number): Promise<{ reply: WorkerReply | 'hang' | 'crash'; native: string }> {
+  async run(argv: string[], cwd: string, timeoutMs: number): Promise<{ reply: WorkerReply | 'hang' | 'crash'; native: string }> {
     const child = this.child ?? (await this.start());
     this.caseStderr = '';
     const id = this.nextId++;
@@ -116,7 +117,7 @@ class Worker {
         resolve('hang');
       }, timeoutMs);
       this.pending = { id, resolve, timer };
-      child.send({ id, argv });
+      child.send({ id, argv, cwd } satisfies WorkerRequest);
     });
     return { reply, native: typeof reply === 'string' ? this.nativeStderr : this.caseStderr };
   }
@@ -218,7 +219,7 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzSummary> {
       materialize(folder, c);
       const before = fingerprint(folder, c);
       const argv = c.argv.map((a) => (a.startsWith('@/') ? join(folder, a.slice(2)) : a));
-      const { reply, native } = await worker.run(argv, options.timeoutMs ?? 60_000);
+      const { reply, native } = await worker.run(argv, join(folder, 'out'), options.timeoutMs ?? 60_000);
       const after = fingerprint(folder, c);
       const modified = [...before].filter(([rel, print]) => after.get(rel) !== print).map(([rel]) => rel);
       const outcome: Outcome = reply === 'hang' ? 'hang' : reply === 'crash' ? 'crash' : judge(reply.code, reply.stderr, native);

@@ -2,6 +2,8 @@
 export interface WorkerRequest {
   id: number;
   argv: string[];
+  /** Working directory of the case (relative output paths land in the case folder). */
+  cwd: string;
 }
 
 export interface WorkerReply {

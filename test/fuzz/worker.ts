@@ -16,6 +16,7 @@ process.on('message', (message: WorkerRequest) => {
     process.stderr.write(`${END_MARKER}${message.id}\n`);
     process.send!(r);
   };
+  process.chdir(message.cwd);
   runCli(message.argv, io).then(
     (code) => reply({ id: message.id, code, stdoutLength, stderr }),
     (error: unknown) =>
