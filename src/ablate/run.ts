@@ -3,8 +3,9 @@
  * are each rewritten, trained from scratch with identical settings and seeds, evaluated, and
  * tabulated with their cost, Δm% against joint training and the conflicts left in the shared layers.
  */
+import { makeDirectory } from '../util/make-directory.js';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ReconError, isReconError } from '../util/errors.js';
 import type { Model } from '../onnx/model.js';
@@ -203,8 +204,8 @@ export async function runAblation(options: AblationOptions, hooks: AblationHooks
   const plan = await planAblation(options, warn);
   const { outDir } = options;
   const runsDir = join(outDir, 'runs');
-  mkdirSync(runsDir, { recursive: true });
-  if (options.saveModels) mkdirSync(join(outDir, 'models'), { recursive: true });
+  makeDirectory(runsDir);
+  if (options.saveModels) makeDirectory(join(outDir, 'models'));
   writeTextFileAtomic(join(outDir, 'selections.json'), `${JSON.stringify({ variants: plan.variants }, null, 2)}\n`);
 
   const settings = trainingSettings(options.training);

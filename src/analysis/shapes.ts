@@ -5,7 +5,7 @@ import { Graph } from '../onnx/graph.js';
 import { GraphBuilder } from '../onnx/builder.js';
 import { serializeModel } from '../onnx/save.js';
 import { tensorTypeOf, type Dim } from '../onnx/value-info.js';
-import { ReconError } from '../util/errors.js';
+import { printable, ReconError } from '../util/errors.js';
 import { RuntimeSession } from '../runtime/session.js';
 import type { HostTensor } from '../runtime/host-tensor.js';
 
@@ -171,8 +171,19 @@ function concreteDims(dims: readonly Dim[], batch: number): number[] {
   return dims.map((d, i) => (typeof d === 'number' ? d : i === 0 ? batch : 1));
 }
 
+// A shape probe with more zeros than this (1 GiB of float32) is a corrupt shape or a mistaken batch size.
+const MAX_PROBE_ELEMENTS = 2 ** 28;
+
 function zerosFor(name: string, dtype: DType, dims: number[]): HostTensor {
+  if (dims.some((d) => !Number.isSafeInteger(d) || d < 0)) {
+    throw new ReconError(`graph input "${printable(name)}": invalid shape [${dims.join(',')}] (dims must be non-negative integers)`);
+  }
   const n = dims.reduce((a, b) => a * b, 1);
+  if (n > MAX_PROBE_ELEMENTS) {
+    throw new ReconError(
+      `graph input "${printable(name)}": shape [${dims.join(',')}] has ${n} elements, more than the ${MAX_PROBE_ELEMENTS} a shape probe allocates (a smaller batch size?)`,
+    );
+  }
   switch (dtype) {
     case 'float32':
       return { dtype, dims, data: new Float32Array(n) };

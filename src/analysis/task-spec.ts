@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { ReconError } from '../util/errors.js';
+import { checkNameLength, printable, ReconError } from '../util/errors.js';
 import type { Model } from '../onnx/model.js';
 import { tensorTypeOf } from '../onnx/value-info.js';
 import { isFloatDType } from '../onnx/dtype.js';
@@ -44,19 +44,25 @@ export function parseTaskSpec(json: unknown, source: string): TaskSpec[] {
     if (typeof output !== 'string') throw new ReconError(`${where}: "output" must be a string`);
     const loss = t['loss'] ?? 'cross_entropy';
     if (typeof loss !== 'string' || !(LOSS_KINDS as readonly string[]).includes(loss)) {
-      throw new ReconError(`${where}: unknown loss "${String(loss)}" (one of ${LOSS_KINDS.join(', ')})`);
+      throw new ReconError(`${where}: unknown loss "${printable(String(loss), 60)}" (one of ${LOSS_KINDS.join(', ')})`);
     }
     const target = t['target'] ?? `${name}_target`;
     if (typeof target !== 'string') throw new ReconError(`${where}: "target" must be a string`);
+    for (const [field, value] of [
+      ['name', name],
+      ['output', output],
+      ['target', target],
+    ] as const)
+      checkNameLength(value, `${where}: "${field}"`);
     const weight = t['weight'] ?? 1;
     if (typeof weight !== 'number' || !Number.isFinite(weight)) throw new ReconError(`${where}: "weight" must be a finite number`);
     const ignoreIndex = t['ignoreIndex'] ?? -1;
-    if (typeof ignoreIndex !== 'number' || !Number.isInteger(ignoreIndex)) throw new ReconError(`${where}: "ignoreIndex" must be an integer`);
+    if (typeof ignoreIndex !== 'number' || !Number.isSafeInteger(ignoreIndex)) throw new ReconError(`${where}: "ignoreIndex" must be an integer`);
     return { name, output, loss: loss as LossKind, target, weight, ignoreIndex };
   });
   const names = new Set<string>();
   for (const t of tasks) {
-    if (names.has(t.name)) throw new ReconError(`${source}: task "${t.name}" appears twice`);
+    if (names.has(t.name)) throw new ReconError(`${source}: task "${printable(t.name)}" appears twice`);
     names.add(t.name);
   }
   return tasks;
@@ -73,7 +79,7 @@ export function readTaskSpecFile(path: string): TaskSpec[] {
   try {
     json = JSON.parse(text);
   } catch (e) {
-    throw new ReconError(`${path}: not valid JSON (${(e as Error).message})`);
+    throw new ReconError(`${path}: not valid JSON (${printable((e as Error).message, 200)})`);
   }
   return parseTaskSpec(json, path);
 }
@@ -101,10 +107,10 @@ export function resolveTasks(model: Model, selection: TaskSelection = {}): TaskS
   const available = [...byName.keys()].join(', ');
   for (const t of tasks) {
     const o = byName.get(t.output);
-    if (!o) throw new ReconError(`task "${t.name}": the model has no output "${t.output}" (outputs: ${available})`);
+    if (!o) throw new ReconError(`task "${printable(t.name)}": the model has no output "${printable(t.output)}" (outputs: ${printable(available, 400)})`);
     const dtype = tensorTypeOf(o)?.dtype;
     if (dtype !== undefined && !isFloatDType(dtype)) {
-      throw new ReconError(`task "${t.name}": output "${t.output}" is ${dtype}, not a float tensor`);
+      throw new ReconError(`task "${printable(t.name)}": output "${printable(t.output)}" is ${dtype}, not a float tensor`);
     }
   }
   return tasks;

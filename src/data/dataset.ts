@@ -2,8 +2,8 @@
  * Datasets as named arrays that share axis 0 (one row per example), loaded from .npz, .npy or a
  * TensorProto directory, plus the row-batching helpers used by training and gradient probes.
  */
-import { ReconError } from '../util/errors.js';
-import { statSync } from 'node:fs';
+import { checkNameLength, printable, ReconError } from '../util/errors.js';
+import { statSync, type Stats } from 'node:fs';
 import { basename, extname } from 'node:path';
 import { Random } from '../util/random.js';
 import { describeTensor, elementCount, formatDims, hostTensor, type HostData, type HostTensor } from './host-tensor.js';
@@ -27,13 +27,14 @@ export function makeDataset(arrays: Readonly<Record<string, HostTensor>> | Reado
   if (map.size === 0) throw new ReconError(`dataset ${source}: contains no arrays`);
   let first: [string, number] | null = null;
   for (const [name, tensor] of map) {
+    checkNameLength(name, `dataset ${source}: array`);
     if (tensor.dims.length === 0) {
-      throw new ReconError(`dataset ${source}: array "${name}" is a scalar, but every array needs a row axis`);
+      throw new ReconError(`dataset ${source}: array "${printable(name)}" is a scalar, but every array needs a row axis`);
     }
     const rows = tensor.dims[0]!;
     if (first === null) first = [name, rows];
     else if (rows !== first[1]) {
-      throw new ReconError(`dataset ${source}: array "${name}" has ${rows} rows but array "${first[0]}" has ${first[1]} rows`);
+      throw new ReconError(`dataset ${source}: array "${printable(name)}" has ${rows} rows but array "${printable(first[0])}" has ${first[1]} rows`);
     }
   }
   return { source, length: first![1], arrays: map };
@@ -41,13 +42,15 @@ export function makeDataset(arrays: Readonly<Record<string, HostTensor>> | Reado
 
 /** Loads a .npz archive, a single .npy array (named after the file stem) or a directory of .pb tensors. */
 export function loadDataset(path: string): Dataset {
-  let isDirectory: boolean;
+  let stats: Stats;
   try {
-    isDirectory = statSync(path).isDirectory();
+    stats = statSync(path);
   } catch {
     throw new ReconError(`dataset ${path}: no such file or directory`);
   }
-  if (isDirectory) return makeDataset(readTensorDir(path), path);
+  if (stats.isDirectory()) return makeDataset(readTensorDir(path), path);
+  // A pipe or device would block or never end; a dataset is read more than once.
+  if (!stats.isFile()) throw new ReconError(`dataset ${path}: not a regular file or directory`);
   const extension = extname(path).toLowerCase();
   if (extension === '.npz') return makeDataset(readNpz(path), path);
   if (extension === '.npy') return makeDataset(new Map([[basename(path, extname(path)), readNpy(path)]]), path);
@@ -58,7 +61,7 @@ export function loadDataset(path: string): Dataset {
 export function getArray(dataset: Dataset, name: string): HostTensor {
   const tensor = dataset.arrays.get(name);
   if (!tensor) {
-    throw new ReconError(`dataset ${dataset.source}: no array "${name}" (arrays: ${[...dataset.arrays.keys()].join(', ')})`);
+    throw new ReconError(`dataset ${dataset.source}: no array "${printable(name)}" (arrays: ${printable([...dataset.arrays.keys()].join(', '))})`);
   }
   return tensor;
 }
@@ -144,7 +147,7 @@ export function describeMismatch(name: string, tensor: HostTensor, expected: Arr
   const dtypeOk = expected.dtype === undefined || expected.dtype === tensor.dtype;
   if (shapeOk && dtypeOk) return null;
   const wanted = formatDims(expected.dims.map((d, i) => (d === null ? (i === 0 ? 'N' : '?') : d)));
-  return `array "${name}": expected shape ${wanted} (${expected.dtype ?? 'any dtype'}), got ${describeTensor(tensor)}`;
+  return `array "${printable(name)}": expected shape ${wanted} (${expected.dtype ?? 'any dtype'}), got ${describeTensor(tensor)}`;
 }
 
 /** Throws `array "x": expected shape [N,1,36,36] (float32), got [128,36,36] (float32)` style errors. */

@@ -17,8 +17,8 @@
  * gets its own shifts. All randomness comes from one Random seeded by (seed, split), drawn for the
  * full split before any `limit` is applied, so a limited build is a prefix of the full one.
  */
+import { makeDirectory } from '../util/make-directory.js';
 import { ReconError } from '../util/errors.js';
-import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { Random } from '../util/random.js';
 import type { HostTensorOf } from './host-tensor.js';
@@ -223,7 +223,7 @@ export function writeMultiFashionMnist(outDir: string, options: WriteMultiFashio
   const splits: Split[] = ['train', 'test'];
   const rowsOf = (split: Split): number => Math.min(COPIES_PER_SOURCE * fashion[split].count, options.limit ?? Number.POSITIVE_INFINITY);
   const total = rowsOf('train') + rowsOf('test');
-  mkdirSync(outDir, { recursive: true });
+  makeDirectory(outDir);
   const paths = {} as Record<Split, string>;
   let before = 0;
   for (const split of splits) {

@@ -3,7 +3,7 @@
  * Layout: magic "\x93NUMPY", major, minor, header length (uint16 in 1.0, uint32 in 2.0/3.0), a
  * Python dict literal padded with spaces and a newline, then the raw array bytes.
  */
-import { ReconError } from '../util/errors.js';
+import { printable, ReconError } from '../util/errors.js';
 import { readFileSync } from 'node:fs';
 import { writePartsAtomic } from '../util/atomic-write.js';
 import { BYTES_PER_ELEMENT, checkDims, dataBytes, elementCount, formatDims, hostTensor, type HostDtype, type HostTensor } from './host-tensor.js';
@@ -45,6 +45,31 @@ export interface NpyHeader {
   dataOffset: number;
 }
 
+/** Largest .npy header accepted (NumPy writes a few hundred bytes; 2.0 allows up to 4 GiB). */
+export const MAX_NPY_HEADER_BYTES = 1 << 20;
+
+/**
+ * Where the array data starts (magic, version, header length and header), read from the first
+ * 12 bytes of a .npy image, so that a reader can fetch exactly the header before anything else.
+ */
+export function npyDataOffset(start: Uint8Array, source: string): number {
+  if (start.byteLength < 10 || MAGIC.some((b, i) => start[i] !== b)) {
+    throw new ReconError(`${source}: not a .npy file (missing \\x93NUMPY magic)`);
+  }
+  const major = start[6]!;
+  const view = new DataView(start.buffer, start.byteOffset, start.byteLength);
+  let offset: number;
+  if (major === 1) offset = 10 + view.getUint16(8, true);
+  else if (major === 2 || major === 3) {
+    if (start.byteLength < 12) throw new ReconError(`${source}: truncated .npy header`);
+    offset = 12 + view.getUint32(8, true);
+  } else {
+    throw new ReconError(`${source}: unsupported .npy format version ${major}.${start[7]} (supported: 1.0, 2.0, 3.0)`);
+  }
+  if (offset > MAX_NPY_HEADER_BYTES) throw new ReconError(`${source}: .npy header of ${offset} bytes is larger than the ${MAX_NPY_HEADER_BYTES} accepted`);
+  return offset;
+}
+
 /** Parses and validates the header at the start of `bytes`. `source` names the file in errors. */
 export function parseNpyHeader(bytes: Uint8Array, source: string): NpyHeader {
   if (bytes.byteLength < 10 || MAGIC.some((b, i) => bytes[i] !== b)) {
@@ -83,22 +108,22 @@ function interpretHeader(header: PyValue, source: string): { dtype: HostDtype; d
   const shape = header.entries.get('shape');
   if (descr === undefined || fortranOrder === undefined || shape === undefined) {
     const keys = [...header.entries.keys()].join(', ');
-    throw new ReconError(`${source}: .npy header needs keys descr, fortran_order, shape; got ${keys}`);
+    throw new ReconError(`${source}: .npy header needs keys descr, fortran_order, shape; got ${printable(keys)}`);
   }
   if (typeof descr !== 'string') {
-    throw new ReconError(`${source}: structured dtype ${JSON.stringify(descr)} is not supported (plain numeric arrays only)`);
+    throw new ReconError(`${source}: structured dtype ${printable(JSON.stringify(descr))} is not supported (plain numeric arrays only)`);
   }
   const dtype = DESCR_TO_DTYPE[descr];
   if (dtype === undefined) {
     const bigEndian = descr.startsWith('>') ? ' (big-endian: convert with arr.astype(arr.dtype.newbyteorder("<")))' : '';
     const supported = Object.keys(DTYPE_TO_DESCR).join(', ');
-    throw new ReconError(`${source}: unsupported dtype '${descr}'${bigEndian}; supported: ${supported}`);
+    throw new ReconError(`${source}: unsupported dtype '${printable(descr, 40)}'${bigEndian}; supported: ${supported}`);
   }
   if (fortranOrder !== false) {
     throw new ReconError(`${source}: fortran_order=True arrays are not supported; save with np.ascontiguousarray(arr)`);
   }
   if (!Array.isArray(shape) || !shape.every((d): d is number => typeof d === 'number')) {
-    throw new ReconError(`${source}: .npy shape ${JSON.stringify(shape)} is not a tuple of integers`);
+    throw new ReconError(`${source}: .npy shape ${printable(JSON.stringify(shape) ?? String(shape), 100)} is not a tuple of integers`);
   }
   checkDims(shape, source);
   return { dtype, dims: shape };

@@ -1,4 +1,4 @@
-import { ReconError } from '../util/errors.js';
+import { printable, ReconError } from '../util/errors.js';
 /**
  * Parser for the small subset of Python literal syntax that NumPy writes into .npy headers:
  * dicts, tuples, lists, strings, integers, True/False/None.
@@ -37,7 +37,9 @@ class LiteralParser {
   }
 
   fail(problem: string): never {
-    throw new ReconError(`${this.where}: cannot parse header ${JSON.stringify(this.text.trim())}: ${problem} at offset ${this.pos}`);
+    throw new ReconError(
+      `${this.where}: cannot parse header ${printable(JSON.stringify(this.text.trim()), 200)}: ${printable(problem, 100)} at offset ${this.pos}`,
+    );
   }
 
   skipSpace(): void {

@@ -2,8 +2,9 @@
  * Directories of serialized ONNX TensorProto files, one tensor per `<name>.pb` (the layout of the
  * ONNX backend tests' test_data_set_N folders).
  */
-import { ReconError } from '../util/errors.js';
-import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
+import { makeDirectory } from '../util/make-directory.js';
+import { checkNameLength, printable, ReconError } from '../util/errors.js';
+import { readdirSync, readFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import type { onnx } from 'onnx-proto';
 import { int64ToBigInt, type LongLike } from '../onnx/long.js';
@@ -44,10 +45,11 @@ export function decodeTensorProto(bytes: Uint8Array, fallbackName: string, sourc
   try {
     proto = onnxProto.TensorProto.decode(bytes);
   } catch (error) {
-    throw new ReconError(`${source}: not a serialized onnx.TensorProto (${(error as Error).message})`);
+    throw new ReconError(`${printable(source)}: not a serialized onnx.TensorProto (${printable((error as Error).message.split('\n')[0] ?? '', 120)})`);
   }
   const name = proto.name !== '' ? proto.name : fallbackName;
-  const where = `${source}: tensor "${name}"`;
+  checkNameLength(name, `${printable(source)}: tensor`);
+  const where = `${printable(source)}: tensor "${printable(name)}"`;
   if (proto.dataLocation === onnxProto.TensorProto.DataLocation.EXTERNAL) {
     throw new ReconError(`${where} uses external data, which is not supported`);
   }
@@ -134,7 +136,7 @@ export function readTensorDir(dir: string): Map<string, HostTensor> {
     const { name, tensor } = decodeTensorProto(readFileSync(path), basename(file, '.pb'), path);
     const previous = fileOf.get(name);
     if (previous !== undefined) {
-      throw new ReconError(`${dir}: tensor name "${name}" appears in both ${previous} and ${file}`);
+      throw new ReconError(`${printable(dir)}: tensor name "${printable(name)}" appears in both ${printable(previous)} and ${printable(file)}`);
     }
     fileOf.set(name, file);
     out.set(name, tensor);
@@ -158,7 +160,7 @@ export function writeTensorDir(dir: string, tensors: Readonly<Record<string, Hos
     if (clash !== undefined) throw new ReconError(`${dir}: tensors "${clash}" and "${name}" would both be written to ${file}`);
     nameOf.set(file, name);
   }
-  mkdirSync(dir, { recursive: true });
+  makeDirectory(dir);
   for (const [name, tensor] of pairs) {
     writePartsAtomic(join(dir, tensorFileName(name)), [encodeTensorProto(name, tensor)]);
   }

@@ -3,9 +3,9 @@
  * written by NumPy and by this project. Reading is random access through a file descriptor: the
  * central directory is read once and each entry's bytes are read only when asked for.
  */
-import { ReconError } from '../util/errors.js';
-import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
-import { deflateRawSync, inflateRawSync } from 'node:zlib';
+import { printable, ReconError } from '../util/errors.js';
+import { closeSync, constants as fsConstants, fstatSync, openSync, readSync } from 'node:fs';
+import { constants as zlibConstants, deflateRawSync, inflateRawSync } from 'node:zlib';
 import { writeAll, writeFileAtomic } from '../util/atomic-write.js';
 import { crc32 } from './crc32.js';
 
@@ -52,8 +52,15 @@ export class ZipReader {
   }
 
   static open(path: string): ZipReader {
-    const fd = openSync(path, 'r');
+    let fd: number;
     try {
+      // Non-blocking: opening a named pipe must not wait for a writer (it is refused just below).
+      fd = openSync(path, fsConstants.O_RDONLY | fsConstants.O_NONBLOCK);
+    } catch (error) {
+      throw new ReconError(`${path}: cannot open archive (${(error as NodeJS.ErrnoException).code ?? String(error)})`);
+    }
+    try {
+      if (!fstatSync(fd).isFile()) throw new ReconError(`${path}: not a regular file`);
       return new ZipReader(fd, path, readCentralDirectory(fd, path));
     } catch (error) {
       closeSync(fd);
@@ -65,26 +72,16 @@ export class ZipReader {
     return this.byName.get(name);
   }
 
-  /** The uncompressed bytes of one entry, CRC-checked. */
+  /** The uncompressed bytes of one entry, CRC-checked; never more than the entry declares. */
   read(name: string): Buffer {
-    const entry = this.byName.get(name);
-    if (!entry) throw new ReconError(`${this.path}: no entry named "${name}"`);
-    const fd = this.descriptor();
-    const where = `${this.path}: entry "${name}"`;
-    if (entry.flags & FLAG_ENCRYPTED) throw new ReconError(`${where} is encrypted, which is not supported`);
-    const local = readAt(fd, entry.localHeaderOffset, 30, this.path);
-    if (local.readUInt32LE(0) !== SIG_LOCAL) throw new ReconError(`${where}: bad local header signature`);
-    const dataStart = entry.localHeaderOffset + 30 + local.readUInt16LE(26) + local.readUInt16LE(28);
-    const stored = readAt(fd, dataStart, entry.compressedSize, this.path);
+    const { entry, where, stored } = this.compressedBytes(name, undefined);
     let data: Buffer;
     if (entry.method === METHOD_STORED) {
       data = stored;
-    } else if (entry.method === METHOD_DEFLATE) {
-      // One output chunk of the known size avoids zlib growing and re-joining its buffers.
-      const chunkSize = Math.min(Math.max(entry.uncompressedSize + 1024, 16 * 1024), MAX_READ_CHUNK);
-      data = inflateRawSync(stored, { chunkSize });
     } else {
-      throw new ReconError(`${where}: unsupported compression method ${entry.method} (only stored and deflate)`);
+      // Inflation stops at the declared size: a member that inflates further is refused before
+      // it can take more memory than the archive said it needs.
+      data = inflate(stored, entry.uncompressedSize, where);
     }
     if (data.byteLength !== entry.uncompressedSize) {
       throw new ReconError(`${where}: expected ${entry.uncompressedSize} bytes after decompression, got ${data.byteLength}`);
@@ -96,6 +93,65 @@ export class ZipReader {
     return data;
   }
 
+  /**
+   * Up to `maxBytes` leading uncompressed bytes of an entry (fewer when the entry is shorter), read
+   * without decompressing the rest: enough to check a header before the whole entry is allocated.
+   */
+  readPrefix(name: string, maxBytes: number): Buffer {
+    const entry = this.byName.get(name);
+    if (!entry) throw new ReconError(`${this.path}: no entry named "${printable(name)}"`);
+    if (entry.method === METHOD_STORED) return this.compressedBytes(name, Math.min(maxBytes, entry.compressedSize)).stored;
+    // Inflate growing compressed prefixes (without requiring the stream's end) until the output
+    // covers maxBytes. Each attempt's output is capped, so a prefix that expands enormously (up
+    // to ~1032:1 for deflate) is retried shorter instead of being allocated.
+    const cap = maxBytes + PREFIX_SLACK;
+    let low = 0;
+    let length = Math.min(entry.compressedSize, Math.max(4096, maxBytes));
+    for (let attempt = 0; attempt < 64; attempt++) {
+      const { where, stored } = this.compressedBytes(name, length);
+      let out: Buffer | undefined;
+      try {
+        out = inflateRawSync(stored, { finishFlush: zlibConstants.Z_SYNC_FLUSH, maxOutputLength: cap });
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== 'ERR_BUFFER_TOO_LARGE') throw new ReconError(`${where}: corrupt compressed data (${zlibReason(error)})`);
+      }
+      if (out === undefined) {
+        if (length - low <= 1) break;
+        length = low + Math.floor((length - low) / 2);
+        continue;
+      }
+      if (out.byteLength >= maxBytes || length === entry.compressedSize) return out.subarray(0, Math.min(maxBytes, out.byteLength));
+      low = length;
+      length = Math.min(entry.compressedSize, length * 4);
+    }
+    throw new ReconError(`${this.path}: entry "${printable(name)}": its first ${maxBytes} bytes cannot be decompressed within ${cap} bytes of memory`);
+  }
+
+  private compressedBytes(name: string, limit: number | undefined): { entry: ZipEntryInfo; where: string; stored: Buffer } {
+    const entry = this.byName.get(name);
+    if (!entry) throw new ReconError(`${this.path}: no entry named "${printable(name)}"`);
+    const fd = this.descriptor();
+    const where = `${this.path}: entry "${printable(name)}"`;
+    if (entry.flags & FLAG_ENCRYPTED) throw new ReconError(`${where} is encrypted, which is not supported`);
+    if (entry.method !== METHOD_STORED && entry.method !== METHOD_DEFLATE) {
+      throw new ReconError(`${where}: unsupported compression method ${entry.method} (only stored and deflate)`);
+    }
+    const fileSize = fstatSync(fd).size;
+    if (entry.localHeaderOffset + 30 > fileSize) throw new ReconError(`${where}: local header beyond the end of the file (truncated archive?)`);
+    const local = readAt(fd, entry.localHeaderOffset, 30, this.path);
+    if (local.readUInt32LE(0) !== SIG_LOCAL) throw new ReconError(`${where}: bad local header signature`);
+    const dataStart = entry.localHeaderOffset + 30 + local.readUInt16LE(26) + local.readUInt16LE(28);
+    // Checked before allocating: a corrupt size field must not become a huge buffer.
+    if (dataStart + entry.compressedSize > fileSize) {
+      throw new ReconError(`${where}: declares ${entry.compressedSize} compressed bytes, beyond the end of the file (truncated archive?)`);
+    }
+    if (entry.method === METHOD_STORED && entry.compressedSize !== entry.uncompressedSize) {
+      throw new ReconError(`${where}: stored entry with different compressed (${entry.compressedSize}) and uncompressed (${entry.uncompressedSize}) sizes`);
+    }
+    const stored = readAt(fd, dataStart, limit ?? entry.compressedSize, this.path);
+    return { entry, where, stored };
+  }
+
   close(): void {
     if (this.fd !== null) closeSync(this.fd);
     this.fd = null;
@@ -105,6 +161,31 @@ export class ZipReader {
     if (this.fd === null) throw new ReconError(`${this.path}: archive is closed`);
     return this.fd;
   }
+}
+
+// Extra output allowed while inflating a prefix (a prefix rarely ends exactly at maxBytes).
+const PREFIX_SLACK = 16 * 1024 * 1024;
+
+// Output buffers grow in chunks of at most this size, so a declared size is not allocated up front.
+const MAX_INFLATE_CHUNK = 64 * 1024 * 1024;
+
+function inflate(compressed: Buffer, declaredSize: number, where: string): Buffer {
+  try {
+    return inflateRawSync(compressed, {
+      chunkSize: Math.min(Math.max(declaredSize + 1024, 16 * 1024), MAX_INFLATE_CHUNK),
+      // One byte more than declared, so that a longer member is told apart from an exact one.
+      maxOutputLength: Math.max(declaredSize + 1, 1),
+    });
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE') {
+      throw new ReconError(`${where}: inflates beyond its declared ${declaredSize} bytes; the archive is corrupt or hostile`);
+    }
+    throw new ReconError(`${where}: corrupt compressed data (${zlibReason(error)})`);
+  }
+}
+
+function zlibReason(error: unknown): string {
+  return printable(((error instanceof Error ? error.message : String(error)).split('\n')[0] ?? '').trim(), 120);
 }
 
 function hex(n: number): string {
@@ -159,6 +240,9 @@ function readCentralDirectory(fd: number, path: string): ZipEntryInfo[] {
       directory = readZip64End(fd, readU64(locator, 8, path), path);
     }
   }
+  if (directory.offset + directory.size > fileSize) {
+    throw new ReconError(`${path}: central directory (${directory.size} bytes at ${directory.offset}) extends beyond the end of the file (truncated archive?)`);
+  }
   const central = readAt(fd, directory.offset, directory.size, path);
   const entries: ZipEntryInfo[] = [];
   let pos = 0;
@@ -190,6 +274,7 @@ function readCentralDirectory(fd: number, path: string): ZipEntryInfo[] {
 }
 
 function readZip64End(fd: number, offset: number, path: string): Directory {
+  if (offset + 56 > fstatSync(fd).size) throw new ReconError(`${path}: ZIP64 end-of-central-directory record beyond the end of the file`);
   const record = readAt(fd, offset, 56, path);
   if (record.readUInt32LE(0) !== SIG_ZIP64_END) throw new ReconError(`${path}: bad ZIP64 end-of-central-directory record`);
   return {
@@ -209,7 +294,7 @@ function applyZip64Extra(entry: ZipEntryInfo, extra: Buffer, path: string): void
       let field = pos + 4;
       const end = field + size;
       const take = (): number => {
-        if (field + 8 > end) throw new ReconError(`${path}: entry "${entry.name}": truncated ZIP64 extra field`);
+        if (field + 8 > end || field + 8 > extra.byteLength) throw new ReconError(`${path}: entry "${printable(entry.name)}": truncated ZIP64 extra field`);
         const value = readU64(extra, field, path);
         field += 8;
         return value;
@@ -274,6 +359,7 @@ export function writeZip(path: string, entries: Iterable<ZipWriteEntry>, options
       }
       const compressedSize = body.reduce((sum, p) => sum + p.byteLength, 0);
       const name = Buffer.from(entry.name, 'utf8');
+      if (name.byteLength > U16_MAX) throw new ReconError(`${path}: entry name of ${name.byteLength} bytes is longer than ZIP allows (${U16_MAX})`);
       const flags = /^[\x20-\x7e]*$/.test(entry.name) ? 0 : FLAG_UTF8;
       const record: CentralRecord = { name, flags, method, crc, compressedSize, uncompressedSize, offset: position };
       emit(localHeader(record, forceZip64));

@@ -1,6 +1,6 @@
 import type { onnx } from 'onnx-proto';
 import { Node } from './node.js';
-import { Tensor } from './tensor.js';
+import { Tensor, type ExternalResolver } from './tensor.js';
 import { ReconError } from '../util/errors.js';
 
 /**
@@ -32,7 +32,7 @@ export class Graph {
     this.quantizationAnnotation = [];
   }
 
-  static fromProto(p: onnx.IGraphProto, resolveExternal?: (location: string) => string): Graph {
+  static fromProto(p: onnx.IGraphProto, resolveExternal?: ExternalResolver): Graph {
     const g = new Graph();
     g.name = p.name ?? '';
     g.docString = p.docString ?? '';

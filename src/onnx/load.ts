@@ -1,9 +1,11 @@
-import { readFileSync, statSync } from 'node:fs';
+import { readFileSync, realpathSync, statSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import type { onnx } from 'onnx-proto';
 import { proto } from './proto.js';
 import { Model } from './model.js';
-import { ReconError } from '../util/errors.js';
+import { checkNameLength, printable, ReconError } from '../util/errors.js';
+import { checkExternalRange, externalFileSize, type ExternalResolver } from './tensor.js';
+import { tensorTypeOf } from './value-info.js';
 import { describeUnknownFields, findUnknownFields } from './unknown-fields.js';
 
 export interface LoadOptions {
@@ -22,7 +24,10 @@ export function loadModel(source: string | Uint8Array, options: LoadOptions = {}
   let baseDir = options.baseDir;
   if (typeof source === 'string') {
     try {
-      if (statSync(source).isDirectory()) throw new ReconError(`${source}: is a directory, not an ONNX model file`);
+      const st = statSync(source);
+      if (st.isDirectory()) throw new ReconError(`${source}: is a directory, not an ONNX model file`);
+      // Reading a pipe or device could block forever or never end.
+      if (!st.isFile()) throw new ReconError(`${source}: not a regular file, not an ONNX model file`);
       bytes = readFileSync(source);
     } catch (e) {
       if (e instanceof ReconError) throw e;
@@ -51,15 +56,11 @@ function decodeModel(bytes: Uint8Array, where: string, baseDir: string | undefin
   if (unknown.length > 0) {
     options.onWarning?.(`${where}: fields unknown to the bundled ONNX 1.10 schema are dropped: ${describeUnknownFields(unknown)}`);
   }
-  const resolveExternal = baseDir
-    ? (location: string) => {
-        if (isAbsolute(location) || location.split(/[\\/]/).includes('..')) {
-          throw new ReconError(`${where}: external data location "${location}" must be a relative path inside the model folder`);
-        }
-        return resolve(baseDir, location);
-      }
-    : undefined;
+  checkGraphNames(decoded.graph, where);
+  const resolveExternal = baseDir ? externalResolver(baseDir, where) : undefined;
   const model = Model.fromProto(decoded, baseDir, resolveExternal);
+  checkGraphInputDims(model, where);
+  checkOutputsProduced(model, where);
   if (options.eagerExternalData) {
     for (const t of model.graph.initializers.values()) if (t.externalSource) t.rawBytes();
   } else {
@@ -68,7 +69,29 @@ function decodeModel(bytes: Uint8Array, where: string, baseDir: string | undefin
   return model;
 }
 
-/** Fails early, with the tensor named, when an external data file is missing or too short. */
+/**
+ * External data locations are relative paths inside the model's folder; the folder's real path is
+ * kept so that every read checks again, after resolving symbolic links, that the file is inside.
+ */
+function externalResolver(baseDir: string, where: string): ExternalResolver {
+  let root: string | undefined;
+  return (location) => {
+    if (isAbsolute(location) || location.split(/[\\/]/).includes('..') || location.includes('\0')) {
+      throw new ReconError(`${where}: external data location "${printable(location)}" must be a relative path inside the model folder`);
+    }
+    checkNameLength(location, 'external data location');
+    if (root === undefined) {
+      try {
+        root = realpathSync(baseDir);
+      } catch (e) {
+        throw new ReconError(`${where}: model folder ${baseDir} cannot be resolved (${(e as NodeJS.ErrnoException).code ?? String(e)})`);
+      }
+    }
+    return { path: resolve(baseDir, location), root };
+  };
+}
+
+/** Fails early, with the tensor named, when an external data file is missing, not a regular file, outside the folder or too short. */
 function checkExternalFiles(model: Model): void {
   const sizes = new Map<string, number>();
   for (const t of model.graph.initializers.values()) {
@@ -76,15 +99,65 @@ function checkExternalFiles(model: Model): void {
     if (!ext) continue;
     let size = sizes.get(ext.path);
     if (size === undefined) {
-      try {
-        size = statSync(ext.path).size;
-      } catch {
-        throw new ReconError(`tensor "${t.name}": external data file not found: ${ext.path}`);
-      }
+      size = externalFileSize(t.name, ext);
       sizes.set(ext.path, size);
     }
-    if (ext.offset + ext.length > size) {
-      throw new ReconError(`tensor "${t.name}": external data ${ext.path} has ${size} bytes, needs offset ${ext.offset} + length ${ext.length}`);
+    checkExternalRange(t.name, ext, size);
+  }
+}
+
+/**
+ * Names become parts of generated names, file names and messages: a name of megabytes would be
+ * copied into every node derived from it, so overlong names are refused while loading.
+ */
+function checkGraphNames(graph: onnx.IGraphProto, where: string): void {
+  const check = (name: string | null | undefined, what: string): void => {
+    if (name) checkNameLength(name, `${where}: ${what}`);
+  };
+  check(graph.name, 'graph name');
+  for (const v of [...(graph.input ?? []), ...(graph.output ?? []), ...(graph.valueInfo ?? [])]) check(v.name, 'value');
+  for (const t of graph.initializer ?? []) check(t.name, 'initializer');
+  for (const n of graph.node ?? []) {
+    check(n.name, 'node');
+    check(n.opType, 'operator type');
+    for (const v of [...(n.input ?? []), ...(n.output ?? [])]) check(v, `node "${printable(n.name ?? '', 60)}": value`);
+  }
+}
+
+/**
+ * Every graph output must come from somewhere; onnxruntime would otherwise fail with an internal
+ * message (for a graph whose nodes were all removed, a multi-line exception).
+ */
+function checkOutputsProduced(model: Model, where: string): void {
+  const g = model.graph;
+  const available = new Set<string>([...g.inputNames, ...g.initializers.keys(), ...g.nodes.flatMap((n) => n.outputs)]);
+  for (const name of g.outputNames) {
+    if (!available.has(name)) {
+      throw new ReconError(
+        `${where}: graph output "${printable(name)}" is not computed by any node (the graph has ${g.nodes.length} nodes) nor a graph input or initializer`,
+      );
+    }
+  }
+}
+
+/** Largest size accepted for one fixed dimension of a graph input (2^31: bigger is a corrupt field, not a model). */
+const MAX_INPUT_DIM = 2 ** 31;
+
+/**
+ * Fixed graph-input dimensions become the shapes of the zero tensors and batches recon
+ * allocates; a negative or absurd one is a corrupt model, said here rather than as an allocation
+ * failure later. -1 is read as "unknown", as some exporters write it.
+ */
+function checkGraphInputDims(model: Model, where: string): void {
+  for (const input of model.graph.feedInputs) {
+    const dims = tensorTypeOf(input)?.dims;
+    if (!dims) continue;
+    for (const d of dims) {
+      if (typeof d !== 'number' || d === -1) continue;
+      if (!Number.isSafeInteger(d) || d < 0 || d > MAX_INPUT_DIM) {
+        const shown = dims.map((x) => (x === null ? '?' : String(x))).join(',');
+        throw new ReconError(`${where}: graph input "${printable(input.name ?? '')}" has invalid dimension ${d} in shape [${shown}]`);
+      }
     }
   }
 }

@@ -1,6 +1,7 @@
 import type { onnx } from 'onnx-proto';
 import { Graph } from './graph.js';
 import { int64ToNumber } from './long.js';
+import type { ExternalResolver } from './tensor.js';
 
 export interface OpsetImport {
   domain: string;
@@ -44,7 +45,7 @@ export class Model {
     this.baseDir = undefined;
   }
 
-  static fromProto(p: onnx.IModelProto, baseDir: string | undefined, resolveExternal?: (loc: string) => string): Model {
+  static fromProto(p: onnx.IModelProto, baseDir: string | undefined, resolveExternal?: ExternalResolver): Model {
     const m = new Model(Graph.fromProto(p.graph ?? {}, resolveExternal));
     m.irVersion = int64ToNumber(p.irVersion);
     m.opsetImports = (p.opsetImport ?? []).map((o) => ({ domain: o.domain ?? '', version: int64ToNumber(o.version) }));

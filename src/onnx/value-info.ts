@@ -20,7 +20,8 @@ export function tensorTypeOf(vi: onnx.IValueInfoProto): TensorType | undefined {
   const dims = tt.shape
     ? (tt.shape.dim ?? []).map((d): Dim => {
         if (d.dimParam) return d.dimParam;
-        if (d.dimValue !== null && d.dimValue !== undefined) return int64ToNumber(d.dimValue);
+        // Some exporters write -1 for an unknown size; it is no size, so it reads as unknown.
+        if (d.dimValue !== null && d.dimValue !== undefined) return int64ToNumber(d.dimValue) === -1 ? null : int64ToNumber(d.dimValue);
         return null;
       })
     : undefined;

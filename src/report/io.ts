@@ -2,7 +2,7 @@
  * Reading and writing report files. Writes go through a temporary sibling and a rename, so a
  * crash never leaves a half-written report.
  */
-import { ReconError } from '../util/errors.js';
+import { printable, ReconError } from '../util/errors.js';
 import { readFileSync } from 'node:fs';
 import { writeTextFileAtomic } from '../util/atomic-write.js';
 import { parseConflictReport, type ConflictReport } from './schema.js';
@@ -13,13 +13,14 @@ export function readConflictReport(path: string): ConflictReport {
   try {
     text = readFileSync(path, 'utf8');
   } catch (error) {
-    throw new ReconError(`${path}: cannot read conflict report: ${(error as Error).message}`);
+    throw new ReconError(`${path}: cannot read conflict report: ${printable((error as Error).message)}`);
   }
   let json: unknown;
   try {
     json = JSON.parse(text);
   } catch (error) {
-    throw new ReconError(`${path}: not valid JSON: ${(error as Error).message}`);
+    // V8 quotes the text around the error, which may hold newlines or binary: escaped here.
+    throw new ReconError(`${path}: not valid JSON: ${printable((error as Error).message, 200)}`);
   }
   return parseConflictReport(json, path);
 }

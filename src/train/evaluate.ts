@@ -3,7 +3,7 @@ import { serializeModel } from '../onnx/save.js';
 import type { TaskSpec } from '../analysis/task-spec.js';
 import type { Dataset } from '../data/dataset.js';
 import { batchIndices } from '../data/dataset.js';
-import { feedsFor, planFeeds } from '../analysis/model-feeds.js';
+import { checkDataset, feedsFor, planFeeds } from '../analysis/model-feeds.js';
 import { RuntimeSession, type SessionOptions } from '../runtime/session.js';
 import { inferenceForm } from './model-forms.js';
 
@@ -34,6 +34,7 @@ export async function evaluateModel(
 ): Promise<TaskMetrics[]> {
   const inference = inferenceForm(model).model;
   const plan = planFeeds(model, tasks);
+  checkDataset(dataset, plan);
   const session = await RuntimeSession.create(serializeModel(inference), options);
   const acc = tasks.map(() => new MetricAccumulator());
   try {

@@ -140,7 +140,6 @@ function readersOf(g: Graph): Map<string, Node[]> {
   return m;
 }
 
-
 /** Values the given nodes or the graph outputs read. */
 function valuesRead(g: Graph, nodes: Iterable<Node>): Set<string> {
   const used = new Set<string>(g.outputNames);
