@@ -94,6 +94,8 @@ export function parseTaskShorthand(text: string): TaskSpec {
 export function resolveTasks(model: Model, selection: TaskSelection = {}): TaskSpec[] {
   const outputs = model.graph.outputs;
   let tasks: TaskSpec[];
+  const ways = [selection.specFile !== undefined, (selection.shorthands?.length ?? 0) > 0, (selection.outputs?.length ?? 0) > 0].filter(Boolean).length;
+  if (ways > 1) throw new ReconError('give the tasks one way: --tasks spec.json, --task NAME (repeatable) or --outputs a,b');
   if (selection.specFile) tasks = readTaskSpecFile(selection.specFile);
   else if (selection.shorthands && selection.shorthands.length > 0) tasks = selection.shorthands.map(parseTaskShorthand);
   else if (selection.outputs && selection.outputs.length > 0) {

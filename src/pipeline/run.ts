@@ -1,3 +1,4 @@
+import { makeDirectory } from '../util/make-directory.js';
 /**
  * The whole Recon pipeline as one library call: scan the original model → select layers → rewrite
  * → verify → scan the rewritten model → compare → HTML report, optionally training both from
@@ -5,7 +6,7 @@
  * with the same inputs (an interrupted scan resumes from its checkpoint).
  */
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeTextFileAtomic } from '../util/atomic-write.js';
 import { ReconError } from '../util/errors.js';
@@ -76,7 +77,7 @@ export async function runPipeline(input: PipelineInput, hooks: PipelineHooks = {
   const log = hooks.log ?? (() => {});
   const warn = hooks.warn ?? log;
   const scan = hooks.scan ?? ((_label, run) => run({}));
-  mkdirSync(out, { recursive: true });
+  makeDirectory(out);
   const outputs: string[] = [];
 
   // 1. Conflict scan of the original model.

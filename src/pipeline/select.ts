@@ -4,7 +4,7 @@
  * cut by a rule (top-K, a parameter budget or a MAC budget).
  */
 import { readFileSync } from 'node:fs';
-import { ReconError } from '../util/errors.js';
+import { printable, ReconError } from '../util/errors.js';
 import type { Model } from '../onnx/model.js';
 import type { ModelAnalysis } from '../analysis/analyze.js';
 import { CostModel } from '../rewrite/recon.js';
@@ -55,7 +55,7 @@ export function readRanking(path: string, S?: number): Ranking {
   try {
     json = JSON.parse(readFileSync(path, 'utf8'));
   } catch (error) {
-    throw new ReconError(`${path}: cannot read scores: ${(error as Error).message.split('\n')[0]}`);
+    throw new ReconError(`${path}: cannot read scores: ${printable((error as Error).message.split('\n')[0] ?? '')}`);
   }
   if (isReconScores(json)) {
     if (S !== undefined) throw new ReconError(`--S does not apply to ${path}: a Recon score file holds one ranking`);

@@ -1,3 +1,4 @@
+import { ReconError } from '../util/errors.js';
 /**
  * Cosine bins: the five coarse bins of the paper's conflict-occurrence tables (§7) and the 200
  * fine bins that make quantiles mergeable across shards.
@@ -97,7 +98,7 @@ export function paperHistogramFromFine(fineHistogram: readonly number[]): number
 export function binsBelow(threshold: number): number[] {
   const j = PAPER_BINS.edges.indexOf(threshold as (typeof PAPER_BINS.edges)[number]);
   if (j < 0) {
-    throw new RangeError(`threshold ${threshold} is not a paper bin edge (${PAPER_BINS.edges.join(', ')})`);
+    throw new ReconError(`threshold ${threshold} is not a paper bin edge (${PAPER_BINS.edges.join(', ')})`);
   }
   const bins: number[] = [];
   for (let b = j + 1; b < PAPER_BIN_COUNT; b++) bins.push(b);

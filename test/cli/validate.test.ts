@@ -123,6 +123,10 @@ describe('options are checked before any work', () => {
       [['inspect', model, '--batch-size', '-1'], /--batch-size must be an integer ≥ 1 and ≤ 1000000, got "-1"/],
       [['inspect', model, '--batch-size', '1e8'], /--batch-size must be an integer ≥ 1 and ≤ 1000000, got "1e8"/],
       [['inspect', model, '--batch-size', 'abc'], /--batch-size must be an integer/],
+      [
+        ['grads', model, '--tasks', tasks, '--task', 'T1', '--data', data],
+        /give the tasks one way: --tasks spec\.json, --task NAME \(repeatable\) or --outputs a,b/,
+      ],
     ];
     for (const [args, message] of cases) await refused(args, message);
   });

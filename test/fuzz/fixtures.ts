@@ -128,6 +128,13 @@ export async function buildFixtures(dir: string): Promise<FileSet> {
     },
   );
   if (code !== 0) throw new Error(`fixture scan failed: ${stderr}`);
+  // Each case runs on copies in its own folder: the report names its model and data relative to
+  // itself (as a scan run from the report's folder would), so they are the case's own files.
+  const reportPath = join(dir, 'report.json');
+  const report = JSON.parse(readFileSync(reportPath, 'utf8')) as { model: { path: string }; settings: { data: string } };
+  report.model.path = 'mlp.onnx';
+  report.settings.data = 'd.npz';
+  writeFileSync(reportPath, `${JSON.stringify(report, null, 2)}\n`);
   return readFileSet(dir);
 }
 

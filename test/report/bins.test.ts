@@ -1,3 +1,4 @@
+import { ReconError } from '../../src/util/errors.js';
 import { describe, expect, it } from 'vitest';
 import {
   FINE_BIN_COUNT,
@@ -81,5 +82,6 @@ describe('fine bins', () => {
     expect(binsBelow(0)).toEqual([1, 2, 3, 4]);
     expect(binsBelow(-0.03)).toEqual([4]);
     expect(() => binsBelow(-0.04)).toThrow(/not a paper bin edge/);
+    expect(() => binsBelow(-0.04)).toThrow(ReconError); // one clean line in the CLI, not 'internal error'
   });
 });

@@ -1,4 +1,5 @@
-import { existsSync, mkdirSync, statSync } from 'node:fs';
+import { makeDirectory } from '../../util/make-directory.js';
+import { existsSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { ReconError } from '../../util/errors.js';
 import { loadDataset } from '../../data/dataset.js';
@@ -85,7 +86,7 @@ export const ablateCommand: Command = {
     const training = { ...scanConfig(args, path, dataPath, io), S: DEFAULT_S };
     const train = loadDataset(dataPath);
     const evalData = loadDataset(evalPath);
-    mkdirSync(out, { recursive: true });
+    makeDirectory(out);
 
     const table = await runAblation(
       {

@@ -1,6 +1,6 @@
+import { makeDirectory } from '../../util/make-directory.js';
 import { writeTextFileAtomic } from '../../util/atomic-write.js';
 import { createHash } from 'node:crypto';
-import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadDataset } from '../../data/dataset.js';
 import { checkDataset, feedsFor, planFeeds } from '../../analysis/model-feeds.js';
@@ -60,7 +60,7 @@ export const gradsCommand: Command = {
       if (dumpDir) {
         for (const [task, grads] of step.gradients) {
           const taskDir = join(dumpDir, safeFileName(task));
-          mkdirSync(taskDir, { recursive: true });
+          makeDirectory(taskDir);
           for (const [param, g] of grads) {
             writeNpy(join(taskDir, `${safeFileName(param)}.npy`), {
               dtype: 'float32',

@@ -1,4 +1,5 @@
-import { dirname, relative } from 'node:path';
+import { existsSync } from 'node:fs';
+import { dirname, isAbsolute, join, relative } from 'node:path';
 import { ReconError } from '../../util/errors.js';
 import { readConflictReport, writeTextFileAtomic } from '../../report/io.js';
 import { renderRankingTable } from '../../report/table.js';
@@ -10,7 +11,8 @@ import { renderMarkdownSummary } from '../../report/markdown.js';
 import { renderGraphSvgFile } from '../../report/graph/index.js';
 import { loadReportGraph, readStepCosines } from '../../report/graph/load.js';
 import type { ConflictReport } from '../../report/schema.js';
-import { optionValue } from '../args.js';
+import { optionValue, type ParsedArgs, type PathRole } from '../args.js';
+import { checkNoAliasing } from '../validate.js';
 import type { Command } from '../command.js';
 
 export const reportCommand: Command = {
@@ -54,6 +56,7 @@ export const reportCommand: Command = {
     const path = args.positionals[0];
     if (!path) throw new ReconError(`missing report file (usage: ${this.usage})`);
     let report = readConflictReport(path);
+    refuseReportSourceOutputs(args, path, report);
     const format = optionValue(args, 'format') ?? 'table';
     if (format !== 'table' && format !== 'recon-json' && format !== 'md') throw new ReconError(`--format must be table, recon-json or md, got "${format}"`);
     const output = optionValue(args, 'output');
@@ -127,4 +130,22 @@ export function withRecordedS(report: ConflictReport, reportPath: string, S: num
     settings: { ...report.settings, S: [...report.settings.S, S] },
     layers: report.layers.map((l, i) => ({ ...l, scores: [...l.scores, { S, score: counts[i]!, rank: rank[i]! }] })),
   };
+}
+
+/**
+ * The model and data a report names are inputs too: the graph view reads the model, and writing
+ * a rendering over either (`-o model.onnx`) would destroy what the scan was made from.
+ */
+function refuseReportSourceOutputs(args: ParsedArgs, reportPath: string, report: ConflictReport): void {
+  if (!args.paths) return;
+  const sources: PathRole[] = [];
+  for (const [what, recorded] of [
+    ['the model the report was made from:', report.model.path],
+    ['the data the report was made from:', report.settings.data],
+  ] as const) {
+    if (!recorded || recorded === '<memory>') continue;
+    const candidates = isAbsolute(recorded) ? [recorded] : [recorded, join(dirname(reportPath), recorded)];
+    for (const candidate of candidates) if (existsSync(candidate)) sources.push({ shown: what, path: candidate });
+  }
+  checkNoAliasing(sources, args.paths.outputs, args.paths.allow);
 }
