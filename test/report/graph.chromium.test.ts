@@ -3,24 +3,14 @@
  * colours computed here from the raw cosines, the mode switch, the tooltip, zoom, and no console
  * error or request beyond the file itself.
  */
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
-import { chromium } from 'playwright-core';
 import { describe, expect, it } from 'vitest';
 import { referenceModel } from '../../models/reference-models.js';
 import { parseTaskSpec } from '../../src/analysis/task-spec.js';
 import { buildGraphView } from '../../src/report/graph/view.js';
 import { renderHtmlReport } from '../../src/report/html.js';
-import { writeTextFileAtomic } from '../../src/report/io.js';
+import { CHROMIUM, hasChromium, withReportPage } from './chromium.js';
 import { buildReport, makeScan } from './fixtures.js';
 import { expectedFills, rawLayerNumbers } from './graph-expect.js';
-
-const CHROMIUM = '/usr/bin/chromium';
-// In CI the browser is installed by .ci/run: a missing one must fail there, not skip.
-const hasChromium = existsSync(CHROMIUM) || process.env.CI === 'true';
-const ARTIFACTS = fileURLToPath(new URL('../artifacts/', import.meta.url));
 
 interface DrawnNode {
   label: string;
@@ -71,36 +61,7 @@ describe('graph view in Chromium', () => {
         .map((l) => l.name);
       const first = topLayers[0]!;
 
-      mkdirSync(ARTIFACTS, { recursive: true });
-      const htmlPath = join(ARTIFACTS, 'report-graph.html');
-      writeTextFileAtomic(htmlPath, html);
-      const fileUrl = pathToFileURL(htmlPath).href;
-      const userDataDir = mkdtempSync(join(tmpdir(), 'recon-graph-chromium-'));
-      const context = await chromium.launchPersistentContext(userDataDir, {
-        executablePath: CHROMIUM,
-        headless: true,
-        args: [
-          '--headless',
-          '--no-sandbox',
-          '--disable-gpu',
-          '--disable-quic',
-          '--no-first-run',
-          '--disable-background-networking',
-          '--disable-component-update',
-          '--disable-sync',
-        ],
-        viewport: { width: 1200, height: 900 },
-      });
-      try {
-        const problems: string[] = [];
-        const requests: string[] = [];
-        context.on('request', (request) => requests.push(request.url()));
-        const page = await context.newPage();
-        page.on('console', (message) => {
-          if (message.type() === 'error' || message.type() === 'warning') problems.push(`console: ${message.text()}`);
-        });
-        page.on('pageerror', (error) => problems.push(`page: ${error.message}`));
-        await page.goto(fileUrl, { waitUntil: 'load' });
+      await withReportPage('report-graph.html', html, ['error', 'warning'], async ({ page, problems, requests, fileUrl }) => {
         await page.waitForSelector('.graph-view[data-ready="true"]');
 
         // Nodes present: every node of the view, each shared layer once, filled by its score.
@@ -154,10 +115,7 @@ describe('graph view in Chromium', () => {
 
         expect(problems).toEqual([]);
         expect(requests).toEqual([fileUrl]);
-      } finally {
-        await context.close();
-        rmSync(userDataDir, { recursive: true, force: true });
-      }
+      });
     },
     120_000,
   );

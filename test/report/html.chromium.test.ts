@@ -2,21 +2,11 @@
  * Opens the HTML report in a real headless Chromium from disk and checks that it renders
  * offline: no console errors, no request but the file itself, every chart laid out.
  */
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
-import { chromium } from 'playwright-core';
 import { describe, expect, it } from 'vitest';
 import { compareReports } from '../../src/report/compare.js';
 import { renderHtmlReport } from '../../src/report/html.js';
-import { writeTextFileAtomic } from '../../src/report/io.js';
+import { CHROMIUM, hasChromium, withReportPage } from './chromium.js';
 import { buildReport, makeScan } from './fixtures.js';
-
-const CHROMIUM = '/usr/bin/chromium';
-// In CI the browser is installed by .ci/run: a missing one must fail there, not skip.
-const hasChromium = existsSync(CHROMIUM) || process.env.CI === 'true';
-const ARTIFACTS = fileURLToPath(new URL('../artifacts/', import.meta.url));
 
 describe('HTML report in Chromium', () => {
   it.skipIf(!hasChromium)(
@@ -31,38 +21,7 @@ describe('HTML report in Chromium', () => {
       // 2 score charts (one per S), distribution, conflict rate, losses, pairs, cost, occurrence.
       const expectedCharts = 8;
 
-      mkdirSync(ARTIFACTS, { recursive: true });
-      const htmlPath = join(ARTIFACTS, 'report.html');
-      writeTextFileAtomic(htmlPath, html);
-      const fileUrl = pathToFileURL(htmlPath).href;
-
-      const userDataDir = mkdtempSync(join(tmpdir(), 'recon-report-chromium-'));
-      const context = await chromium.launchPersistentContext(userDataDir, {
-        executablePath: CHROMIUM,
-        headless: true,
-        args: [
-          '--headless',
-          '--no-sandbox',
-          '--disable-gpu',
-          '--disable-quic',
-          '--no-first-run',
-          '--disable-background-networking',
-          '--disable-component-update',
-          '--disable-sync',
-        ],
-        viewport: { width: 1200, height: 900 },
-      });
-      try {
-        const problems: string[] = [];
-        const requests: string[] = [];
-        context.on('request', (request) => requests.push(request.url()));
-        const page = await context.newPage();
-        page.on('console', (message) => {
-          if (message.type() === 'error') problems.push(`console: ${message.text()}`);
-        });
-        page.on('pageerror', (error) => problems.push(`page: ${error.message}`));
-        await page.goto(fileUrl, { waitUntil: 'load' });
-
+      await withReportPage('report.html', html, ['error'], async ({ page, problems, requests, fileUrl }) => {
         const charts = await page.locator('svg.chart').all();
         expect(charts).toHaveLength(expectedCharts);
         for (const chart of charts) {
@@ -77,13 +36,9 @@ describe('HTML report in Chromium', () => {
         expect(overflow).toBeLessThanOrEqual(0);
         expect(await page.title()).toContain('Recon conflict report');
 
-        await page.screenshot({ path: join(ARTIFACTS, 'report.png'), fullPage: true });
         expect(problems).toEqual([]);
         expect(requests).toEqual([fileUrl]);
-      } finally {
-        await context.close();
-        rmSync(userDataDir, { recursive: true, force: true });
-      }
+      });
     },
     90_000,
   );
