@@ -221,7 +221,8 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzSummary> {
       const argv = c.argv.map((a) => (a.startsWith('@/') ? join(folder, a.slice(2)) : a));
       const { reply, native } = await worker.run(argv, join(folder, 'out'), options.timeoutMs ?? 60_000);
       const after = fingerprint(folder, c);
-      const modified = [...before].filter(([rel, print]) => after.get(rel) !== print).map(([rel]) => rel);
+      const inputs = inputsOf(c.argv);
+      const modified = [...before].filter(([rel, print]) => after.get(rel) !== print && inputs(rel)).map(([rel]) => rel);
       const outcome: Outcome = reply === 'hang' ? 'hang' : reply === 'crash' ? 'crash' : judge(reply.code, reply.stderr, native);
       const result: CaseResult = {
         index,
@@ -251,4 +252,46 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzSummary> {
     rmSync(root, { recursive: true, force: true });
   }
   return summary;
+}
+
+/** Flags whose value is a file or folder the command writes (the user asked for it there). */
+const OUTPUT_FLAGS = new Set([
+  '-o',
+  '--output',
+  '--json',
+  '--json-out',
+  '--csv',
+  '--html',
+  '--graph-svg',
+  '--save-trained',
+  '--dump-grads',
+  '--metrics',
+  '--report',
+  '--training-output',
+]);
+
+/**
+ * Which case files are inputs of the command: every `@/` path on the command line except the value
+ * of an output flag, each model's external data (`<model>.<…>` beside it, or the ext/ folder's data
+ * for a model there), and the model and data a report names (the fixture report names mlp.onnx and
+ * d.npz). A command may overwrite a file that is none of these when asked to: that is an output.
+ */
+function inputsOf(argv: readonly string[]): (rel: string) => boolean {
+  const named = new Set<string>();
+  argv.forEach((a, i) => {
+    if (!a.startsWith('@/')) return;
+    const flag = argv[i - 1] ?? '';
+    if (OUTPUT_FLAGS.has(flag)) return;
+    named.add(a.slice(2));
+  });
+  // `recon report` reads the model the report names (for the graph view) and refuses its data too.
+  const reportNamed = argv[0] === 'report';
+  return (rel) =>
+    named.has(rel) ||
+    [...named].some(
+      (n) =>
+        (n.endsWith('.onnx') && rel.startsWith(`${n}.`)) ||
+        (n.endsWith('.onnx') && n.includes('/') && rel.startsWith(n.slice(0, n.lastIndexOf('/') + 1)) && rel.endsWith('.data')),
+    ) ||
+    (reportNamed && (rel === 'mlp.onnx' || rel === 'd.npz'));
 }

@@ -40,8 +40,9 @@ describe('graph view in Chromium', () => {
       const ref = referenceModel('resnet18');
       const tasks = parseTaskSpec(ref.tasks, 'resnet18');
       // The report's tasks (digit, fashion) read the model's outputs T1 and T2.
+      const model = ref.build({ opset: 17 });
       const view = buildGraphView(
-        ref.build({ opset: 17 }),
+        model,
         ['digit', 'fashion'].map((name, i) => ({ name, output: tasks[i]!.output })),
       );
       const S = [-0.02, 0];
@@ -94,6 +95,19 @@ describe('graph view in Chromium', () => {
         expect(text).toContain(`score at S = -0.02${raw.score[index]!.toLocaleString('en-US')}`);
         expect(text).toContain('mean cos digit / fashion');
         expect(await tip.locator('svg.graph-series path').count()).toBe(1);
+
+        // Click pins the tooltip; its node list expands to the ONNX nodes compacted into the box.
+        const boxed = view.nodes.find((n) => n.kind === 'layer' && n.members.length > 1)!;
+        await page.locator('.graph-view[data-graph="original"] g.gnode', { hasText: boxed.label }).first().click();
+        const members = tip.locator('details.graph-tip-members');
+        await members.locator('summary').click();
+        await expect.poll(() => members.getAttribute('open')).not.toBeNull();
+        const listed = await members.locator('li').allTextContents();
+        const drawnNode = boxed;
+        expect(listed).toEqual(drawnNode.members.slice(0, 48));
+        const onnxLabels = new Set(model.graph.nodes.map((n) => n.label));
+        for (const name of listed) expect(onnxLabels.has(name), name).toBe(true);
+        await page.keyboard.press('Escape');
 
         // Mean-cosine mode: fills follow the mean cosine (red below 0, blue above).
         await page.selectOption('.graph-view[data-graph="original"] select.graph-mode', { label: 'mean cosine' });

@@ -57,7 +57,17 @@ export const GRAPH_SCRIPT = `(function () {
     if (info.copyFor !== undefined) box.appendChild(el('div', 'graph-tip-line graph-tip-copy', 'per-task copy for ' + info.copyFor + ' (made by the rewrite)'));
     if (info.task !== undefined) box.appendChild(el('div', 'graph-tip-line', 'output of task ' + info.task));
     else if (info.tasks.length > 0) box.appendChild(el('div', 'graph-tip-line', 'reaches ' + info.tasks.join(', ')));
-    if (info.members > 1) box.appendChild(el('div', 'graph-tip-line', info.members + ' ONNX nodes'));
+    if (info.members > 1) {
+      // Expandable: the ONNX nodes compacted into this box (click the node to pin the tooltip first).
+      var details = el('details', 'graph-tip-members');
+      details.appendChild(el('summary', '', info.members + ' ONNX nodes'));
+      var list = el('ul');
+      var names = info.memberNames || [];
+      for (var m = 0; m < names.length; m++) list.appendChild(el('li', '', names[m]));
+      if (info.members > names.length) list.appendChild(el('li', 'graph-tip-muted', '… and ' + (info.members - names.length) + ' more'));
+      details.appendChild(list);
+      box.appendChild(details);
+    }
     var f = info.layer;
     if (!f) {
       if (info.kind === 'layer') box.appendChild(el('div', 'graph-tip-line graph-tip-muted', 'not shared by the tasks: no conflict score'));
@@ -122,8 +132,10 @@ export const GRAPH_SCRIPT = `(function () {
 
     var drag = null;
     var pinned = null;
+    // A pinned tooltip is interactive (its node list expands): pointer events on it are its own.
+    var onTip = function (ev) { return !!(ev.target.closest && ev.target.closest('.graph-tip')); };
     viewport.addEventListener('pointerdown', function (ev) {
-      if (ev.button !== 0) return;
+      if (ev.button !== 0 || onTip(ev)) return;
       drag = { x: ev.clientX, y: ev.clientY, vx: view.x, vy: view.y, moved: false, id: ev.pointerId };
     });
     viewport.addEventListener('pointermove', function (ev) {
@@ -138,7 +150,7 @@ export const GRAPH_SCRIPT = `(function () {
         }
         return;
       }
-      if (pinned) return;
+      if (pinned || onTip(ev)) return;
       var node = ev.target.closest ? ev.target.closest('g.gnode') : null;
       if (node) show(node, ev); else hide();
     });

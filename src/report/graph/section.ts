@@ -66,6 +66,9 @@ svg.graph text { font-family: inherit; pointer-events: none; }
 svg.graph g.gnode { cursor: pointer; }
 svg.graph g.gnode.hovered rect.gbox { stroke: #4269d0; stroke-width: 2.5; }
 .graph-tip { position: absolute; z-index: 2; max-width: 340px; padding: 8px 10px; background: #ffffff; border: 1px solid #c9ced8; border-radius: 6px; box-shadow: 0 4px 14px rgba(29, 35, 48, 0.16); font-size: 12.5px; pointer-events: none; }
+.graph-view.pinned .graph-tip { pointer-events: auto; max-height: 70%; overflow-y: auto; }
+.graph-tip-members summary { cursor: pointer; color: #4b5563; }
+.graph-tip-members ul { margin: 4px 0 0; padding-left: 16px; max-height: 160px; overflow-y: auto; font-size: 11.5px; }
 .graph-tip[hidden] { display: none; }
 .graph-tip-title { font-weight: 650; font-family: ui-monospace, "DejaVu Sans Mono", Menlo, Consolas, monospace; font-size: 12px; word-break: break-all; }
 .graph-tip-line { color: #394152; }

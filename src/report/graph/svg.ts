@@ -148,6 +148,9 @@ function nodeMarkup(placed: PlacedNode, painted: PaintedNode, mode: number, opti
   return element('g', attributes, inner);
 }
 
+/** How many folded ONNX node names a box's tooltip lists (the count is always given). */
+const MEMBER_NAMES_SHOWN = 48;
+
 /** What the page script's tooltip shows, as JSON in data-info (read with JSON.parse, shown as text). */
 function nodeInfo(placed: PlacedNode, painted: PaintedNode): Record<string, unknown> {
   const n = placed.node;
@@ -161,6 +164,8 @@ function nodeInfo(placed: PlacedNode, painted: PaintedNode): Record<string, unkn
     ...(n.copyFor !== undefined ? { copyFor: n.copyFor } : {}),
     ...(n.task !== undefined ? { task: n.task } : {}),
     members: n.members.length,
+    // The ONNX nodes folded into this box, for the tooltip's expandable list (long lists cut).
+    memberNames: n.members.slice(0, MEMBER_NAMES_SHOWN),
     ...(painted.facts ? { layer: painted.facts } : {}),
   };
 }
