@@ -4,6 +4,7 @@ import { loadModel, type Model } from '../src/onnx/index.js';
 import { readTaskSpecFile, type TaskSpec } from '../src/analysis/task-spec.js';
 import type { HostTensor } from '../src/runtime/host-tensor.js';
 import { Random } from '../src/util/random.js';
+import { buildResnet18 } from '../models/resnet18.js';
 
 export type BenchModelName = 'resnet18' | 'transformer';
 
@@ -16,12 +17,33 @@ export interface BenchModel {
 
 const int64s = (n: number, below: number, rng: Random): BigInt64Array => BigInt64Array.from({ length: n }, () => BigInt(rng.int(below)));
 
-export function benchModel(name: BenchModelName, batch: number): BenchModel {
+/**
+ * A bench model and one batch. `taskCount` other than 2 (ResNet-18 only) builds the trunk with that
+ * many heads T1…Tn in-process, for the scaling benchmark.
+ */
+export function benchModel(name: BenchModelName, batch: number, taskCount = 2): BenchModel {
+  const rng = new Random(0);
+  if (taskCount !== 2) {
+    if (name !== 'resnet18') throw new Error('--tasks applies to resnet18 only');
+    const model = buildResnet18({ opset: 17, tasks: taskCount });
+    const tasks: TaskSpec[] = Array.from({ length: taskCount }, (_, i) => ({
+      name: `T${i + 1}`,
+      output: `T${i + 1}`,
+      loss: 'cross_entropy',
+      target: `T${i + 1}_target`,
+      weight: 1,
+      ignoreIndex: -100,
+    }));
+    const feeds: Record<string, HostTensor> = {
+      input: { dtype: 'float32', dims: [batch, 1, 36, 36], data: rng.fillNormal(new Float32Array(batch * 36 * 36)) },
+    };
+    for (const t of tasks) feeds[t.target] = { dtype: 'int64', dims: [batch], data: int64s(batch, 10, rng) };
+    return { model, tasks, feeds };
+  }
   const path = `models/${name}_op17.onnx`;
   if (!existsSync(path)) throw new Error(`${path} is missing: build the reference models with \`npx tsx models/build.ts\``);
   const model = loadModel(path);
   const tasks = readTaskSpecFile(`models/${name}.tasks.json`);
-  const rng = new Random(0);
   const feeds: Record<string, HostTensor> =
     name === 'resnet18'
       ? {

@@ -4,7 +4,7 @@
  * against the PyTorch peer (bench/torch_peer.py) doing the same work, each configuration in
  * fresh processes so that peak RSS is the configuration's own.
  *
- * Usage: npx tsx bench/grads.ts [--device cpu|cuda] [--batches 32,128] [--steps K] [--threads N] [--only resnet18|transformer] [--no-train] [--no-torch]
+ * Usage: npx tsx bench/grads.ts [--device cpu|cuda] [--batches 32,128] [--tasks T (resnet18 heads)] [--steps K] [--threads N] [--only resnet18|transformer] [--no-train] [--no-torch]
  *          [--baseline DIR] [--json FILE]
  * --baseline DIR also times another checkout of recon-onnx (e.g. `git archive HEAD | tar -x -C DIR`
  * with node_modules, models/*.onnx and this bench/ folder copied in) for a before/after column.
@@ -37,6 +37,8 @@ const device = (flag('--device') ?? 'cpu') as 'cpu' | 'cuda';
 /** The PyTorch peer's interpreter: Debian's by default, the GPU machine's `python3` there. */
 const python = process.env['RECON_BENCH_PYTHON'] ?? '/usr/bin/python3';
 const WARMUP = 2;
+/** ResNet-18 heads (default 2): the scaling benchmark runs 2, 5, 10, 40. */
+const taskCount = Number(flag('--tasks') ?? 2);
 
 function summary(times: number[]): Measurement {
   return { ms_median: median(times), ms_min: Math.min(...times), peak_rss_mb: process.resourceUsage().maxRSS / 1024 };
@@ -44,7 +46,7 @@ function summary(times: number[]): Measurement {
 
 /** `recon grads`: one session run per batch, then the per-layer Grams on the host. */
 async function gradsWorker(name: BenchModelName, batch: number): Promise<Measurement> {
-  const { model, tasks, feeds } = benchModel(name, batch);
+  const { model, tasks, feeds } = benchModel(name, batch, taskCount);
   const session = createGradientSession(model, tasks, { batchNorm: 'train', device, intraOpThreads: threads, ...benchSessionOptions() });
   const times: number[] = [];
   for (let i = 0; i < WARMUP + steps; i++) {
@@ -71,7 +73,7 @@ function benchOptimizer(): ScanConfig['optimizer'] {
  * the method and the update path) on one repeated batch, timed between consecutive steps.
  */
 async function trainWorker(name: BenchModelName, batch: number): Promise<Measurement> {
-  const { model, tasks, feeds } = benchModel(name, batch);
+  const { model, tasks, feeds } = benchModel(name, batch, taskCount);
   const stamps: number[] = [];
   const start = performance.now();
   await runScan(
@@ -121,7 +123,22 @@ function ours(kind: 'grads' | 'train', name: string, batch: number, root?: strin
   const script = root ? `${root}/bench/grads.ts` : process.argv[1]!;
   const r = spawnSync(
     process.execPath,
-    [...process.execArgv, script, '--worker', kind, name, String(batch), '--steps', String(steps), '--threads', String(threads), '--device', device],
+    [
+      ...process.execArgv,
+      script,
+      '--worker',
+      kind,
+      name,
+      String(batch),
+      '--steps',
+      String(steps),
+      '--threads',
+      String(threads),
+      '--device',
+      device,
+      '--tasks',
+      String(taskCount),
+    ],
     {
       encoding: 'utf8',
       maxBuffer: 1 << 26,
@@ -136,7 +153,20 @@ function torch(kind: 'grads' | 'train', name: string, batch: number): Measuremen
   const extra = kind === 'train' ? ['--train'] : [];
   const r = spawnSync(
     python,
-    ['bench/torch_peer.py', name, String(batch), '--threads', String(threads), '--steps', String(steps), '--device', device, ...extra],
+    [
+      'bench/torch_peer.py',
+      name,
+      String(batch),
+      '--threads',
+      String(threads),
+      '--steps',
+      String(steps),
+      '--device',
+      device,
+      '--tasks',
+      String(taskCount),
+      ...extra,
+    ],
     {
       encoding: 'utf8',
     },
@@ -164,7 +194,7 @@ interface Row {
 const baselineDir = flag('--baseline');
 const rows: Row[] = [];
 const fmt = (v: number, digits = 1): string => v.toFixed(digits);
-console.log(`device ${device}, threads ${threads}, ${steps} timed steps after ${WARMUP} warm-up, medians (ms); peak RSS (MB)`);
+console.log(`device ${device}, tasks ${taskCount}, threads ${threads}, ${steps} timed steps after ${WARMUP} warm-up, medians (ms); peak RSS (MB)`);
 const before = baselineDir ? ' before ms |' : '';
 console.log(`| work | model | batch |${before} ours ms | PyTorch ms | ours/PyTorch | ours RSS | PyTorch RSS |`);
 console.log(`|---|---|---:|${baselineDir ? '---:|' : ''}---:|---:|---:|---:|---:|`);

@@ -5,7 +5,7 @@ Forward once, one backward per task loss (retain_graph, as Recon does), then per
 task-gradient Gram matrix (weight and bias concatenated). With --train, one training step of a
 Recon scan on top: every parameter's per-task gradients (task heads included), combined with equal
 weights (their sum, 'ew'), and an SGD step (lr 0.01, no momentum). Prints one JSON line.
-Usage: torch_peer.py MODEL BATCH [--threads N] [--steps K] [--device cpu|cuda] [--bn train|eval] [--train]
+Usage: torch_peer.py MODEL BATCH [--threads N] [--steps K] [--device cpu|cuda] [--bn train|eval] [--train] [--tasks T]
 """
 import argparse
 import json
@@ -37,16 +37,17 @@ class BasicBlock(nn.Module):
 class MnistResNet(nn.Module):
     """Recon's Multi-Fashion+MNIST ResNet-18 (1×36×36 input, shared fc 512→100, heads 100→10)."""
 
-    def __init__(self):
+    def __init__(self, tasks=2):
         super().__init__()
+        self.tasks = tasks
         self.conv1 = nn.Conv2d(1, 64, 7, 2, 3, bias=False)
         self.bn1 = nn.BatchNorm2d(64)
         cfg = [(64, 64, 1), (64, 128, 2), (128, 256, 2), (256, 512, 2)]
         for i, (cin, cout, s) in enumerate(cfg, 1):
             setattr(self, f'layer{i}', nn.Sequential(BasicBlock(cin, cout, s), BasicBlock(cout, cout, 1)))
         self.fc = nn.Linear(512, 100)
-        self.task1 = nn.Linear(100, 10)
-        self.task2 = nn.Linear(100, 10)
+        for t in range(1, tasks + 1):
+            setattr(self, f'task{t}', nn.Linear(100, 10))
 
     def shared(self):
         return [(n, p) for n, p in self.named_parameters() if not n.startswith('task')]
@@ -56,7 +57,7 @@ class MnistResNet(nn.Module):
         for i in range(1, 5):
             x = getattr(self, f'layer{i}')(x)
         x = F.relu(self.fc(torch.flatten(F.adaptive_avg_pool2d(x, 1), 1)))
-        return self.task1(x), self.task2(x)
+        return tuple(getattr(self, f'task{t}')(x) for t in range(1, self.tasks + 1))
 
 
 class Transformer(nn.Module):
@@ -146,15 +147,16 @@ def main():
     ap.add_argument('--device', default='cpu')
     ap.add_argument('--bn', default='train', choices=['train', 'eval'])
     ap.add_argument('--train', action='store_true')
+    ap.add_argument('--tasks', type=int, default=2, help='resnet18: task heads (scaling benchmarks)')
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     dev = torch.device(args.device)
     if args.model == 'resnet18':
-        model = MnistResNet().to(dev)
+        model = MnistResNet(args.tasks).to(dev)
         batch = torch.randn(args.batch, 1, 36, 36, device=dev)
-        targets = [torch.randint(0, 10, (args.batch,), device=dev) for _ in range(2)]
-        losses = [F.cross_entropy, F.cross_entropy]
+        targets = [torch.randint(0, 10, (args.batch,), device=dev) for _ in range(args.tasks)]
+        losses = [F.cross_entropy] * args.tasks
     else:
         model = Transformer().to(dev)
         batch = torch.randint(0, 50, (args.batch, 12), device=dev)
@@ -179,7 +181,7 @@ def main():
             torch.cuda.synchronize()
         times.append((time.perf_counter() - t) * 1000)
     times.sort()
-    print(json.dumps({'peer': 'pytorch', 'torch': torch.__version__, 'model': args.model, 'batch': args.batch, 'device': args.device, 'train': args.train,
+    print(json.dumps({'peer': 'pytorch', 'torch': torch.__version__, 'model': args.model, 'batch': args.batch, 'tasks': args.tasks, 'device': args.device, 'train': args.train,
                       'threads': args.threads, 'ms_median': times[len(times) // 2], 'ms_min': times[0],
                       'peak_rss_mb': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
                       **({'peak_gpu_mb': torch.cuda.max_memory_allocated() / 2**20} if dev.type == 'cuda' else {})}))

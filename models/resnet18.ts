@@ -10,10 +10,10 @@ const STAGE_CHANNELS = [64, 128, 256, 512] as const;
 
 /**
  * Recon's MnistResNet (Multi-Fashion+MNIST): torchvision resnet18 with a 1-channel conv1 and
- * fc 512→100, then per task ReLU → Linear 100→10. Spatial sizes for a 36×36 input:
+ * fc 512→100, then per task ReLU → Linear 100→10 (two tasks; `tasks` builds more heads for scaling benchmarks). Spatial sizes for a 36×36 input:
  * conv1 18, maxpool 9, layer1 9, layer2 5, layer3 3, layer4 2.
  */
-export function buildResnet18(options: ModelBuildOptions): Model {
+export function buildResnet18(options: ModelBuildOptions & { /** Task heads T1…Tn (default 2, as Recon's). */ tasks?: number }): Model {
   const net = new NetBuilder(options);
   const root = net.root;
   const x = net.input('input', 'float32', ['N', 1, RESNET18_INPUT_SIZE, RESNET18_INPUT_SIZE]);
@@ -30,7 +30,7 @@ export function buildResnet18(options: ModelBuildOptions): Model {
   });
   h = net.flatten(net.globalAveragePool(h, root.child('avgpool')), root);
   const features = net.linear(h, root.child('fc'), channels, RESNET18_FEATURES);
-  ['T1', 'T2'].forEach((task, i) => {
+  Array.from({ length: options.tasks ?? 2 }, (_, i) => `T${i + 1}`).forEach((task, i) => {
     const head = root.child(`task${i + 1}`);
     const logits = net.linear(net.relu(features, head.child('relu')), head.child('fc'), RESNET18_FEATURES, RESNET18_CLASSES);
     net.output(logits, task, ['N', RESNET18_CLASSES]);
