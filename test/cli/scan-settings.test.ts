@@ -17,6 +17,9 @@ writeFileSync(tasks, JSON.stringify(referenceModel('mlp').tasks));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 afterEach(() => vi.restoreAllMocks());
 
+/** A two-step training scan of the MLP with extra flags. */
+const scan = (...extra: string[]) => cli('scan', model, '--tasks', tasks, '--data', data, '--steps', '2', '--batch-size', '4', ...extra);
+
 describe('scan, train and run pass every runtime setting to their sessions', () => {
   it('--opt-level and --threads reach every onnxruntime session of a training scan', async () => {
     const seen: SessionOptions[] = [];
@@ -25,24 +28,7 @@ describe('scan, train and run pass every runtime setting to their sessions', () 
       seen.push(options ?? {});
       return create(bytes, options);
     });
-    const r = await cli(
-      'scan',
-      model,
-      '--tasks',
-      tasks,
-      '--data',
-      data,
-      '--steps',
-      '2',
-      '--batch-size',
-      '4',
-      '--opt-level',
-      'basic',
-      '--threads',
-      '1',
-      '-o',
-      join(dir, 'r.json'),
-    );
+    const r = await scan('--opt-level', 'basic', '--threads', '1', '-o', join(dir, 'r.json'));
     expect(r.code, r.stderr).toBe(0);
     const gradientSessions = seen.filter((o) => o.device !== undefined);
     expect(gradientSessions.length).toBeGreaterThan(0);
@@ -64,22 +50,7 @@ describe('scan, train and run pass every runtime setting to their sessions', () 
       ['graph', 'in the graph'],
       ['host', 'on the host'],
     ] as const) {
-      const r = await cli(
-        'scan',
-        model,
-        '--tasks',
-        tasks,
-        '--data',
-        data,
-        '--steps',
-        '2',
-        '--batch-size',
-        '4',
-        '--update',
-        mode,
-        '-o',
-        join(dir, `u-${mode}.json`),
-      );
+      const r = await scan('--update', mode, '-o', join(dir, `u-${mode}.json`));
       expect(r.code, r.stderr).toBe(0);
       expect(r.stderr).toContain(`training update ran ${said}`);
     }

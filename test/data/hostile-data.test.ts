@@ -1,3 +1,4 @@
+import { oneLineError } from '../util/one-line-error.js';
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -7,26 +8,10 @@ import { loadDataset } from '../../src/data/dataset.js';
 import { encodeNpy, encodeNpyHeader, readNpy } from '../../src/data/npy.js';
 import { readNpz, writeNpz } from '../../src/data/npz.js';
 import { writeZip } from '../../src/data/zip.js';
-import { ReconError } from '../../src/util/errors.js';
 import { Random } from '../../src/util/random.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'recon-hostile-data-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
-
-function oneLineError(f: () => unknown): string {
-  let caught: unknown;
-  try {
-    f();
-  } catch (e) {
-    caught = e;
-  }
-  expect(caught).toBeInstanceOf(ReconError);
-  const message = (caught as Error).message;
-  expect(message).not.toContain('\n');
-  // Nothing that a terminal would interpret: control characters are escaped.
-  expect([...message].some((c) => c.charCodeAt(0) < 0x20 || c.charCodeAt(0) === 0x7f)).toBe(false);
-  return message;
-}
 
 /** Offsets of the central-directory records in a ZIP image (found by signature, not by the reader under test). */
 function centralRecords(zip: Buffer): number[] {

@@ -1,10 +1,10 @@
+import { oneLineError } from '../util/one-line-error.js';
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { GraphBuilder, loadModel, type onnx, proto, saveModel } from '../../src/onnx/index.js';
-import { ReconError } from '../../src/util/errors.js';
 import { printable } from '../../src/util/errors.js';
 
 const root = mkdtempSync(join(tmpdir(), 'recon-hostile-load-'));
@@ -32,20 +32,6 @@ function editExternal(path: string, entries: Record<string, string>): void {
   const kept = (w.externalData ?? []).filter((e) => !((e.key ?? '') in entries));
   w.externalData = [...kept, ...Object.entries(entries).map(([key, value]) => proto.StringStringEntryProto.create({ key, value }))];
   writeFileSync(path, proto.ModelProto.encode(model).finish());
-}
-
-/** The ReconError thrown by `f`, checked to be a single line. */
-function oneLineError(f: () => unknown): string {
-  let caught: unknown;
-  try {
-    f();
-  } catch (e) {
-    caught = e;
-  }
-  expect(caught).toBeInstanceOf(ReconError);
-  const message = (caught as Error).message;
-  expect(message).not.toContain('\n');
-  return message;
 }
 
 describe('external data must be a regular file inside the model folder', () => {
