@@ -2,7 +2,7 @@
 import { existsSync } from 'node:fs';
 import { loadModel, type Model } from '../src/onnx/index.js';
 import { readTaskSpecFile, type TaskSpec } from '../src/analysis/task-spec.js';
-import type { HostTensor } from '../src/runtime/host-tensor.js';
+import type { HostTensor } from '../src/runtime/ort-tensor.js';
 import { Random } from '../src/util/random.js';
 import { buildResnet18 } from '../models/resnet18.js';
 

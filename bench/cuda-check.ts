@@ -17,7 +17,7 @@ import { loadDataset } from '../src/data/dataset.js';
 import { feedsFor, planFeeds } from '../src/analysis/model-feeds.js';
 import { loadModel } from '../src/onnx/index.js';
 import { createGradientSession, type GradientStep } from '../src/conflict/gradient-session.js';
-import type { HostTensor } from '../src/runtime/host-tensor.js';
+import type { HostTensor } from '../src/runtime/ort-tensor.js';
 import { forecastGradientGraph, syntheticBatch } from '../src/autodiff/gradient-placement.js';
 
 /**

@@ -8,7 +8,7 @@
 import { createGradientSession } from '../src/conflict/gradient-session.js';
 import { createOptimizer, type CombinedGradient } from '../src/conflict/optimizer.js';
 import { analyzeModel } from '../src/analysis/analyze.js';
-import type { HostTensor } from '../src/runtime/host-tensor.js';
+import type { HostTensor } from '../src/runtime/ort-tensor.js';
 import { benchModel, benchSessionOptions, median } from './bench-util.js';
 
 const batch = Number(process.argv[2] ?? 32);

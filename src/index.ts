@@ -67,7 +67,7 @@ export {
   type SelectionRequest,
   type Ranking,
   type LayerChoice,
-} from './pipeline/select.js';
+} from './pipeline/choose-layers.js';
 export { writeScanOutputs } from './pipeline/scan-outputs.js';
 
 // Ablation: Recon's selection against its controls (RSL, RSP, first-K, last-K), trained and tabulated.

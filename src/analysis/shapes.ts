@@ -7,7 +7,7 @@ import { serializeModel } from '../onnx/save.js';
 import { tensorTypeOf, type Dim } from '../onnx/value-info.js';
 import { printable, ReconError } from '../util/errors.js';
 import { RuntimeSession } from '../runtime/session.js';
-import type { HostTensor } from '../runtime/host-tensor.js';
+import type { HostTensor } from '../runtime/ort-tensor.js';
 
 export interface ValueShape {
   dtype: DType;

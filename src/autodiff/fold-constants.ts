@@ -6,7 +6,7 @@ import { Tensor } from '../onnx/tensor.js';
 import { serializeModel } from '../onnx/save.js';
 import { ReconError } from '../util/errors.js';
 import { RuntimeSession } from '../runtime/session.js';
-import type { HostTensor } from '../runtime/host-tensor.js';
+import type { HostTensor } from '../runtime/ort-tensor.js';
 
 export interface FoldOptions {
   /** Initializers that are trainable parameters: never folded into anything. */

@@ -3,7 +3,7 @@ import type { Model } from '../onnx/model.js';
 import { Node } from '../onnx/node.js';
 import { ReconError } from '../util/errors.js';
 import { inferShapes } from '../analysis/shapes.js';
-import type { HostTensor } from '../runtime/host-tensor.js';
+import type { HostTensor } from '../runtime/ort-tensor.js';
 import { Emitter } from './emitter.js';
 
 /**

@@ -8,7 +8,7 @@ import { createDefaultRegistry } from '../autodiff/register-all.js';
 import type { GradientRegistry } from '../autodiff/registry.js';
 import { cudaStatus } from '../runtime/cuda.js';
 import { sumGrams } from './gram.js';
-import type { HostTensor } from '../runtime/host-tensor.js';
+import type { HostTensor } from '../runtime/ort-tensor.js';
 import { RuntimeSession, type DeviceSpec, type SessionOptions } from '../runtime/session.js';
 
 export interface GradientSessionOptions extends SessionOptions {

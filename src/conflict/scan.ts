@@ -12,7 +12,7 @@ import { serializeModel } from '../onnx/save.js';
 import { cloneModel } from '../autodiff/gradient-graph.js';
 import { createGradientSession, resolveDevice, type GradientSession, type GradientStep } from './gradient-session.js';
 import type { DeviceSpec, SessionOptions } from '../runtime/session.js';
-import { ConflictReportBuilder } from '../report/builder.js';
+import { ConflictReportBuilder } from '../report/report-builder.js';
 import type { ConflictReport, CostPoint, SearchMethod } from '../report/schema.js';
 import { Random } from '../util/random.js';
 import { cosineFromGram, sumGrams, taskPairs } from './gram.js';

@@ -32,7 +32,7 @@ import type { ConflictReport } from '../report/schema.js';
 import { checkpointPaths, loadCheckpoint } from '../conflict/checkpoint.js';
 import { runScan, type ScanConfig, type ScanHooks, type ScanResult } from '../conflict/scan.js';
 import { writeScanOutputs } from './scan-outputs.js';
-import { chooseRankedLayers } from './select.js';
+import { chooseRankedLayers } from './choose-layers.js';
 
 export interface PipelineInput {
   model: Model;

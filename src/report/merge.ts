@@ -4,7 +4,7 @@
 import { ReconError } from '../util/errors.js';
 import { PAPER_BIN_COUNT } from './bins.js';
 import { mergeCosineStats } from './cosine-stats.js';
-import { downsampleLosses } from './losses.js';
+import { downsampleLosses } from './loss-curves.js';
 import { rankScores } from './rank.js';
 import type { ConflictReport, CosineStats, LayerConflict, LossCurves, OccurrenceHistogram } from './schema.js';
 

@@ -3,7 +3,7 @@ import { serializeModel } from '../onnx/save.js';
 import { tensorTypeOf } from '../onnx/value-info.js';
 import { ReconError } from '../util/errors.js';
 import { RuntimeSession, type DeviceSpec } from '../runtime/session.js';
-import type { HostTensor } from '../runtime/host-tensor.js';
+import type { HostTensor } from '../runtime/ort-tensor.js';
 import { Random } from '../util/random.js';
 import type { Node } from '../onnx/node.js';
 import { cloneModel } from '../autodiff/gradient-graph.js';

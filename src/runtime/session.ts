@@ -1,8 +1,8 @@
 import * as ort from 'onnxruntime-node';
 import { printable, ReconError } from '../util/errors.js';
-import type { HostTensor } from './host-tensor.js';
+import type { HostTensor } from './ort-tensor.js';
 import { cudaStatus } from './cuda.js';
-import { fromOrtTensor, toOrtTensor } from './host-tensor.js';
+import { fromOrtTensor, toOrtTensor } from './ort-tensor.js';
 
 export type DeviceSpec = 'cpu' | 'cuda' | `cuda:${number}` | 'auto';
 

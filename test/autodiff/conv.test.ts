@@ -7,7 +7,7 @@ import { makeValueInfo } from '../../src/onnx/value-info.js';
 import { inferShapes } from '../../src/analysis/shapes.js';
 import { Emitter } from '../../src/autodiff/emitter.js';
 import { RuntimeSession } from '../../src/runtime/session.js';
-import type { HostTensor } from '../../src/runtime/host-tensor.js';
+import type { HostTensor } from '../../src/runtime/ort-tensor.js';
 import { convGradientSettings, lowerConvolution, type ConvInputGradient, type ConvWeightGradient } from '../../src/autodiff/rules/conv.js';
 
 interface ConvCase {

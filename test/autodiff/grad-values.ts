@@ -1,7 +1,7 @@
 import { GraphBuilder } from '../../src/onnx/builder.js';
 import { serializeModel } from '../../src/onnx/save.js';
 import { inferShapes } from '../../src/analysis/shapes.js';
-import { buildGradients } from '../../src/autodiff/builder.js';
+import { buildGradients } from '../../src/autodiff/reverse-mode.js';
 import { createDefaultRegistry } from '../../src/autodiff/register-all.js';
 import { RuntimeSession } from '../../src/runtime/session.js';
 

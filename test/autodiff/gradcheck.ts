@@ -2,11 +2,11 @@ import { GraphBuilder } from '../../src/onnx/builder.js';
 import { serializeModel } from '../../src/onnx/save.js';
 import { makeValueInfo } from '../../src/onnx/value-info.js';
 import { inferShapes } from '../../src/analysis/shapes.js';
-import { buildGradients } from '../../src/autodiff/builder.js';
+import { buildGradients } from '../../src/autodiff/reverse-mode.js';
 import { createDefaultRegistry } from '../../src/autodiff/register-all.js';
 import type { GradientRegistry } from '../../src/autodiff/registry.js';
 import { RuntimeSession } from '../../src/runtime/session.js';
-import type { HostTensor } from '../../src/runtime/host-tensor.js';
+import type { HostTensor } from '../../src/runtime/ort-tensor.js';
 import { Random } from '../../src/util/random.js';
 
 export interface GradcheckInput {

@@ -3,7 +3,7 @@ import { GraphBuilder, serializeModel, type Model } from '../../src/onnx/index.j
 import { lowerForCuda, lowerMaxUnpool } from '../../src/autodiff/lower-cuda.js';
 import { cloneModel } from '../../src/autodiff/gradient-graph.js';
 import { RuntimeSession } from '../../src/runtime/session.js';
-import type { HostTensor } from '../../src/runtime/host-tensor.js';
+import type { HostTensor } from '../../src/runtime/ort-tensor.js';
 import { Random } from '../../src/util/random.js';
 import { expectGrad } from './rule-test-util.js';
 

@@ -4,7 +4,7 @@ import { GraphBuilder } from '../../src/onnx/builder.js';
 import { serializeModel } from '../../src/onnx/save.js';
 import { makeValueInfo } from '../../src/onnx/value-info.js';
 import { RuntimeSession } from '../../src/runtime/session.js';
-import type { HostTensor } from '../../src/runtime/host-tensor.js';
+import type { HostTensor } from '../../src/runtime/ort-tensor.js';
 import { batchNormRule, decomposeTrainingBatchNorm, layerNormRule } from '../../src/autodiff/rules/normalization.js';
 import { expectGrad, float, randomShape, withBrokenRule, type AttrInput } from './rule-test-util.js';
 

@@ -4,7 +4,7 @@ import { Graph } from '../../src/onnx/graph.js';
 import type { Model } from '../../src/onnx/model.js';
 import { serializeModel } from '../../src/onnx/save.js';
 import { RuntimeSession } from '../../src/runtime/session.js';
-import type { HostTensor } from '../../src/runtime/host-tensor.js';
+import type { HostTensor } from '../../src/runtime/ort-tensor.js';
 import { Random } from '../../src/util/random.js';
 import { upgradeOpset } from '../../src/autodiff/opset-upgrade.js';
 

@@ -5,7 +5,7 @@ import type { Node } from '../../src/onnx/node.js';
 import { ReconError } from '../../src/util/errors.js';
 import { serializeModel } from '../../src/onnx/save.js';
 import { RuntimeSession } from '../../src/runtime/session.js';
-import type { HostTensor } from '../../src/runtime/host-tensor.js';
+import type { HostTensor } from '../../src/runtime/ort-tensor.js';
 import { Random } from '../../src/util/random.js';
 import { lowerRecurrentModel, lowerRecurrentOps, recurrentLoweringFaults } from '../../src/autodiff/lower-recurrent.js';
 import { buildGradientGraph } from '../../src/autodiff/gradient-graph.js';

@@ -4,7 +4,7 @@ import { Random } from '../../src/util/random.js';
 import { GraphBuilder, float, type AttrInput } from '../../src/onnx/builder.js';
 import { serializeModel } from '../../src/onnx/save.js';
 import { RuntimeSession } from '../../src/runtime/session.js';
-import type { HostTensor } from '../../src/runtime/host-tensor.js';
+import type { HostTensor } from '../../src/runtime/ort-tensor.js';
 import { resizeMatrices, type ResizeAxisMatrix } from '../../src/autodiff/rules/resize.js';
 
 const pick = <T>(rng: Random, items: readonly T[]): T => items[rng.int(items.length)]!;

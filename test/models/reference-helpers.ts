@@ -1,6 +1,6 @@
 import type { Model } from '../../src/onnx/index.js';
 import { serializeModel } from '../../src/onnx/index.js';
-import type { HostTensor } from '../../src/runtime/host-tensor.js';
+import type { HostTensor } from '../../src/runtime/ort-tensor.js';
 import { RuntimeSession } from '../../src/runtime/session.js';
 import { Random } from '../../src/util/random.js';
 import type { InterfaceDim, ReferenceModel } from '../../models/reference-models.js';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ConflictReportBuilder } from '../../src/report/builder.js';
+import { ConflictReportBuilder } from '../../src/report/report-builder.js';
 import { compareReports, renderCompareText } from '../../src/report/compare.js';
 import type { ConflictReport } from '../../src/report/schema.js';
 import { makeScan } from './fixtures.js';

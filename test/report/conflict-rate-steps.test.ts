@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { bucketRates, ConflictReportBuilder } from '../../src/report/builder.js';
+import { bucketRates, ConflictReportBuilder } from '../../src/report/report-builder.js';
 import { parseConflictReport } from '../../src/report/schema.js';
 import { renderHtmlReport } from '../../src/report/html.js';
 import { mergeReports } from '../../src/report/merge.js';

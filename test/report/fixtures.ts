@@ -3,7 +3,7 @@
  * (with their true parameter counts), 2 or 3 tasks, and seeded random cosines that look like
  * real ones (centred near 0, BN layers more conflicting, correlated across layers, heavy tail).
  */
-import { ConflictReportBuilder, type LayerDescriptor } from '../../src/report/builder.js';
+import { ConflictReportBuilder, type LayerDescriptor } from '../../src/report/report-builder.js';
 import type { ConflictReport, CostPoint, ScanSettings, TaskInfo } from '../../src/report/schema.js';
 import { Random } from '../../src/util/random.js';
 

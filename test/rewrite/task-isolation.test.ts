@@ -13,7 +13,7 @@ import { Tensor } from '../../src/onnx/tensor.js';
 import { rewrite } from '../../src/rewrite/rewrite.js';
 import type { LayerRef, RewriteSummary, TaskRef } from '../../src/rewrite/types.js';
 import { randomFeeds, verify } from '../../src/rewrite/verify.js';
-import type { HostTensor } from '../../src/runtime/host-tensor.js';
+import type { HostTensor } from '../../src/runtime/ort-tensor.js';
 import { Random } from '../../src/util/random.js';
 import { allCases, mlpCase } from './helpers/graphs.js';
 import { sharedLayers } from './helpers/layers.js';

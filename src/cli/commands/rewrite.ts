@@ -3,7 +3,7 @@ import { resolve } from 'node:path';
 import { ReconError } from '../../util/errors.js';
 import { saveModel } from '../../onnx/save.js';
 import { analyzeModel, type ModelAnalysis } from '../../analysis/analyze.js';
-import { chooseNamedLayers, chooseRankedLayers, readRanking, selectionRule, type LayerChoice } from '../../pipeline/select.js';
+import { chooseNamedLayers, chooseRankedLayers, readRanking, selectionRule, type LayerChoice } from '../../pipeline/choose-layers.js';
 import { reconRewrite, type ReconRewriteResult } from '../../rewrite/recon.js';
 import { VERSION } from '../../util/version.js';
 import { verify } from '../../rewrite/verify.js';

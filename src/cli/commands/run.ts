@@ -7,7 +7,7 @@ import { numberOption, optionValue, type ParsedArgs } from '../args.js';
 import type { Command, CommandIO } from '../command.js';
 import { modelTasksAndData, RUNTIME_OPTIONS, TASK_OPTIONS } from './common.js';
 import { runPipeline } from '../../pipeline/run.js';
-import { selectionRule } from '../../pipeline/select.js';
+import { selectionRule } from '../../pipeline/choose-layers.js';
 import { runWithInterrupts, SCAN_OPTIONS, scanConfig } from './scan.js';
 
 export const runCommand: Command = {

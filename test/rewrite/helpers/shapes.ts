@@ -2,7 +2,7 @@ import { Graph } from '../../../src/onnx/graph.js';
 import { Model } from '../../../src/onnx/model.js';
 import { serializeModel } from '../../../src/onnx/save.js';
 import { RuntimeSession } from '../../../src/runtime/session.js';
-import type { HostTensor } from '../../../src/runtime/host-tensor.js';
+import type { HostTensor } from '../../../src/runtime/ort-tensor.js';
 
 /** Runs `model` once with every node output exposed as a graph output. */
 export async function runAllValues(model: Model, feeds: Record<string, HostTensor>): Promise<Record<string, HostTensor>> {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { downsampleLosses } from '../../src/report/losses.js';
+import { downsampleLosses } from '../../src/report/loss-curves.js';
 
 describe('downsampleLosses', () => {
   const steps = Array.from({ length: 4501 }, (_, i) => i);

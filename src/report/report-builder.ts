@@ -4,7 +4,7 @@
  */
 import { PAPER_BIN_COUNT, binIndex } from './bins.js';
 import { CosineAccumulator, DEFAULT_EXACT_QUANTILE_LIMIT, assertCosine, clampCosine } from './cosine-stats.js';
-import { downsampleLosses } from './losses.js';
+import { downsampleLosses } from './loss-curves.js';
 import { rankScores } from './rank.js';
 import {
   REPORT_KIND,

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { binIndex, countBelowFromFine } from '../../src/report/bins.js';
-import { ConflictReportBuilder } from '../../src/report/builder.js';
+import { ConflictReportBuilder } from '../../src/report/report-builder.js';
 import { parseConflictReport } from '../../src/report/schema.js';
 import { buildReport, makeScan, resnetLayers } from './fixtures.js';
 import { cosineFromGram } from '../../src/conflict/gram.js';
