@@ -111,7 +111,7 @@ export function formatRewrite(r: ReconRewriteResult, output: string): string {
 
 export type { CommandIO };
 
-/** --layers names, or --scores ranked and cut by --top-k / a budget (src/pipeline/select.ts). */
+/** --layers names, or --scores ranked and cut by --top-k / a budget (src/pipeline/choose-layers.ts). */
 async function chooseLayers(args: ParsedArgs, model: Model, analysis: ModelAnalysis): Promise<LayerChoice> {
   const explicit = optionValue(args, 'layers');
   const scores = optionValue(args, 'scores');
