@@ -71,7 +71,7 @@ export function median(values: readonly number[]): number {
  * harness can time each.
  */
 export async function applyBenchEnv(): Promise<void> {
-  const { convGradientSettings } = await import('../src/autodiff/rules/conv.js');
+  const { convGradientSettings } = await import('../src/autodiff/rules/conv-geometry.js');
   const dw = process.env['RECON_BENCH_DW'];
   const dx = process.env['RECON_BENCH_DX'];
   if (dw) convGradientSettings.weightGradient = dw as typeof convGradientSettings.weightGradient;

@@ -9,7 +9,9 @@ import { Graph } from '../src/onnx/graph.js';
 import { GraphBuilder } from '../src/onnx/builder.js';
 import { serializeModel } from '../src/onnx/save.js';
 import { Emitter } from '../src/autodiff/emitter.js';
-import { convForwardIm2col, convGradientSettings, convInputGrad, convWeightGrad, im2colBlockCount, type ConvGeometry } from '../src/autodiff/rules/conv.js';
+import { convInputGrad, convWeightGrad } from '../src/autodiff/rules/conv.js';
+import { convGradientSettings, type ConvGeometry } from '../src/autodiff/rules/conv-geometry.js';
+import { convForwardIm2col, im2colBlockCount } from '../src/autodiff/lower/im2col.js';
 import { Random } from '../src/util/random.js';
 import { median } from './bench-util.js';
 

@@ -9,7 +9,8 @@ import { serializeModel } from '../src/onnx/index.js';
 import { buildGradientGraph } from '../src/autodiff/gradient-graph.js';
 import { createDefaultRegistry } from '../src/autodiff/register-all.js';
 import { analyzeModel } from '../src/analysis/analyze.js';
-import { convGradientSettings, lowerConvolution, type ConvWeightGradient } from '../src/autodiff/rules/conv.js';
+import { convGradientSettings, type ConvWeightGradient } from '../src/autodiff/rules/conv-geometry.js';
+import { lowerConvolution } from '../src/autodiff/lower/im2col.js';
 import { Emitter } from '../src/autodiff/emitter.js';
 import { applyBenchEnv, benchModel } from './bench-util.js';
 

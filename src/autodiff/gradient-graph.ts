@@ -13,9 +13,9 @@ import type { GradientRegistry } from './registry.js';
 import { decomposeTrainingBatchNorm } from './rules/normalization.js';
 import { upgradeOpset } from './opset-upgrade.js';
 import { foldConstants } from './fold-constants.js';
-import { lowerForCuda } from './lower-cuda.js';
-import { lowerConvolution } from './rules/conv.js';
-import { lowerRecurrentModel } from './lower-recurrent.js';
+import { lowerForCuda } from './lower/cuda.js';
+import { lowerConvolution } from './lower/im2col.js';
+import { lowerRecurrentModel } from './lower/recurrent.js';
 import { appendUpdate, type InGraphUpdate, type UpdateGraphIO } from './update-graph.js';
 
 export interface GradientGraphOptions {

@@ -8,7 +8,8 @@ import { inferShapes } from '../../src/analysis/shapes.js';
 import { Emitter } from '../../src/autodiff/emitter.js';
 import { RuntimeSession } from '../../src/runtime/session.js';
 import type { HostTensor } from '../../src/runtime/ort-tensor.js';
-import { convGradientSettings, lowerConvolution, type ConvInputGradient, type ConvWeightGradient } from '../../src/autodiff/rules/conv.js';
+import { convGradientSettings, type ConvInputGradient, type ConvWeightGradient } from '../../src/autodiff/rules/conv-geometry.js';
+import { lowerConvolution } from '../../src/autodiff/lower/im2col.js';
 
 interface ConvCase {
   x: number[];

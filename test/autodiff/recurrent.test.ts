@@ -7,7 +7,7 @@ import { serializeModel } from '../../src/onnx/save.js';
 import { RuntimeSession } from '../../src/runtime/session.js';
 import type { HostTensor } from '../../src/runtime/ort-tensor.js';
 import { Random } from '../../src/util/random.js';
-import { lowerRecurrentModel, lowerRecurrentOps, recurrentLoweringFaults } from '../../src/autodiff/lower-recurrent.js';
+import { lowerRecurrentModel, lowerRecurrentOps, recurrentLoweringFaults } from '../../src/autodiff/lower/recurrent.js';
 import { buildGradientGraph } from '../../src/autodiff/gradient-graph.js';
 import { createDefaultRegistry } from '../../src/autodiff/register-all.js';
 import { expectGrad, pick } from './rule-test-util.js';

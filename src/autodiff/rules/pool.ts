@@ -4,7 +4,7 @@ import { Tensor } from '../../onnx/tensor.js';
 import type { AttrInput } from '../../onnx/builder.js';
 import type { Emitter } from '../emitter.js';
 import type { GradientContext, GradientRule } from '../types.js';
-import { explicitPads } from './conv.js';
+import { explicitPads } from './conv-geometry.js';
 import { maskGrad, numel, range, zerosOf } from './emit-util.js';
 
 /**

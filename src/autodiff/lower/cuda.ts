@@ -1,10 +1,10 @@
-import type { Model } from '../onnx/model.js';
-import type { Node } from '../onnx/node.js';
-import type { Graph } from '../onnx/graph.js';
-import { GraphBuilder } from '../onnx/builder.js';
-import { Tensor } from '../onnx/tensor.js';
-import { inferShapes } from '../analysis/shapes.js';
-import type { HostTensor } from '../runtime/ort-tensor.js';
+import type { Model } from '../../onnx/model.js';
+import type { Node } from '../../onnx/node.js';
+import type { Graph } from '../../onnx/graph.js';
+import { GraphBuilder } from '../../onnx/builder.js';
+import { Tensor } from '../../onnx/tensor.js';
+import { inferShapes } from '../../analysis/shapes.js';
+import type { HostTensor } from '../../runtime/ort-tensor.js';
 
 /**
  * Forward ops that onnxruntime's CUDA provider has no kernel for, rewritten before differentiating

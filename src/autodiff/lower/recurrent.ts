@@ -1,10 +1,10 @@
-import { Graph, subgraphOuterReads } from '../onnx/graph.js';
-import type { Model } from '../onnx/model.js';
-import { Node } from '../onnx/node.js';
-import { ReconError } from '../util/errors.js';
-import { inferShapes } from '../analysis/shapes.js';
-import type { HostTensor } from '../runtime/ort-tensor.js';
-import { Emitter } from './emitter.js';
+import { Graph, subgraphOuterReads } from '../../onnx/graph.js';
+import type { Model } from '../../onnx/model.js';
+import { Node } from '../../onnx/node.js';
+import { ReconError } from '../../util/errors.js';
+import { inferShapes } from '../../analysis/shapes.js';
+import type { HostTensor } from '../../runtime/ort-tensor.js';
+import { Emitter } from '../emitter.js';
 
 /**
  * ONNX RNN, GRU and LSTM have no gradient rules of their own: they are rewritten here, before

@@ -1,11 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { GraphBuilder, serializeModel, type Model } from '../../src/onnx/index.js';
-import { lowerForCuda, lowerMaxUnpool } from '../../src/autodiff/lower-cuda.js';
-import { cloneModel } from '../../src/autodiff/gradient-graph.js';
-import { RuntimeSession } from '../../src/runtime/session.js';
-import type { HostTensor } from '../../src/runtime/ort-tensor.js';
-import { Random } from '../../src/util/random.js';
-import { expectGrad } from './rule-test-util.js';
+import { GraphBuilder, serializeModel, type Model } from '../../../src/onnx/index.js';
+import { lowerForCuda, lowerMaxUnpool } from '../../../src/autodiff/lower/cuda.js';
+import { cloneModel } from '../../../src/autodiff/gradient-graph.js';
+import { RuntimeSession } from '../../../src/runtime/session.js';
+import type { HostTensor } from '../../../src/runtime/ort-tensor.js';
+import { Random } from '../../../src/util/random.js';
+import { expectGrad } from '../rule-test-util.js';
 
 /** MaxPool(kernel, stride) → scale → MaxUnpool, optionally with an output_shape input. */
 function unpoolModel(dims: number[], kernel: number[], strides: number[], outputShape?: number[]): Model {
