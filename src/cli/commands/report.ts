@@ -1,5 +1,4 @@
-import { existsSync } from 'node:fs';
-import { dirname, isAbsolute, join, relative } from 'node:path';
+import { dirname, relative } from 'node:path';
 import { ReconError } from '../../util/errors.js';
 import { readConflictReport, writeTextFileAtomic } from '../../report/io.js';
 import { renderRankingTable } from '../../report/table.js';
@@ -9,7 +8,7 @@ import { compareReports } from '../../report/compare.js';
 import { renderReconScores } from '../../report/recon-json.js';
 import { renderMarkdownSummary } from '../../report/markdown.js';
 import { renderGraphSvgFile } from '../../report/graph/index.js';
-import { loadReportGraph, readStepCosines } from '../../report/graph/load.js';
+import { loadReportGraph, readStepCosines, recordedFileCandidates } from '../../report/graph/load.js';
 import type { ConflictReport } from '../../report/schema.js';
 import { optionValue, type ParsedArgs, type PathRole } from '../args.js';
 import { checkNoAliasing } from '../validate.js';
@@ -144,8 +143,7 @@ function refuseReportSourceOutputs(args: ParsedArgs, reportPath: string, report:
     ['the data the report was made from:', report.settings.data],
   ] as const) {
     if (!recorded || recorded === '<memory>') continue;
-    const candidates = isAbsolute(recorded) ? [recorded] : [recorded, join(dirname(reportPath), recorded)];
-    for (const candidate of candidates) if (existsSync(candidate)) sources.push({ shown: what, path: candidate });
+    for (const candidate of recordedFileCandidates(recorded, reportPath)) sources.push({ shown: what, path: candidate });
   }
   checkNoAliasing(sources, args.paths.outputs, args.paths.allow);
 }

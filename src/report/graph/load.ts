@@ -35,6 +35,15 @@ export function modelSha256(model: Model): string {
 export type ReportGraphSource = { view: ModelGraphView; path: string } | { missing: string };
 
 /**
+ * The existing files a path recorded in a report may name: as written (relative to the directory
+ * the scan ran in), else relative to the report's own folder; an absolute path only as written.
+ */
+export function recordedFileCandidates(recorded: string, reportPath: string): string[] {
+  const candidates = isAbsolute(recorded) ? [recorded] : [recorded, join(dirname(reportPath), recorded)];
+  return candidates.filter((p) => existsSync(p));
+}
+
+/**
  * Loads the model of `report`: `explicitPath` when given (an error when missing), else the path
  * the report records, tried as given and next to the report. A model whose hash differs from the
  * scanned one is still drawn, with a warning: its layer names may not match the report's.
@@ -51,8 +60,7 @@ export function loadReportGraph(
     path = explicitPath;
   } else {
     const recorded = report.model.path;
-    const candidates = isAbsolute(recorded) ? [recorded] : [recorded, join(dirname(reportPath), recorded)];
-    path = candidates.find((p) => existsSync(p));
+    path = recordedFileCandidates(recorded, reportPath)[0];
     if (path === undefined) {
       const why = `the model file ${recorded} named by the report was not found (pass --model model.onnx)`;
       return { missing: why };
