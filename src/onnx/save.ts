@@ -30,26 +30,25 @@ export function serializeModel(model: Model): Uint8Array {
   return proto.ModelProto.encode(model.toProto()).finish();
 }
 
-/** `<model file name>.data` or `<model file name>.<16 hex digits>.data`: data files saveModel writes for that model. */
-function ownDataName(path: string): RegExp {
-  return new RegExp(`^${basename(path).replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}(\\.[0-9a-f]{16})?\\.data$`);
+/** `<model file name>.<16 hex digits>.data`: the data files saveModel names for that model. */
+function digestNamedData(path: string): RegExp {
+  return new RegExp(`^${basename(path).replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\.[0-9a-f]{16}\\.data$`);
 }
 
-/** External data files the model now at `path` reads that were written for it (`<name>.data`, `<name>.<digest>.data`). */
-function ownedDataFiles(path: string): string[] {
-  if (!existsSync(path)) return [];
-  const own = ownDataName(path);
+/**
+ * `<model file name>.data` (the name earlier versions wrote) when the model now at `path` reads
+ * it. Another model may name that file too, so it is removed only when this one did; the model
+ * is parsed only when such a file exists.
+ */
+function legacyDataInUse(path: string): string | undefined {
+  const legacy = `${path}.data`;
+  if (!existsSync(legacy) || !existsSync(path)) return undefined;
   try {
-    const previous = loadModel(path);
-    const files = new Set<string>();
-    for (const t of previous.graph.initializers.values()) {
-      const file = t.externalSource?.path;
-      if (file && dirname(file) === dirname(path) && own.test(basename(file))) files.add(file);
-    }
-    return [...files];
+    for (const t of loadModel(path).graph.initializers.values()) if (t.externalSource?.path === legacy) return legacy;
   } catch {
-    return []; // not a readable model: nothing of ours to clean up
+    // not a readable model: nothing of ours to clean up
   }
+  return undefined;
 }
 
 /**
@@ -69,7 +68,7 @@ export function saveModel(model: Model, path: string, options: SaveOptions = {})
   const external = tensors.filter(goesExternal);
   // Bytes still backed by files this save may remove or replace are read now.
   for (const t of external) t.rawBytes();
-  const previousData = ownedDataFiles(target);
+  const legacyData = legacyDataInUse(target);
 
   const tmpModel = temporaryPathFor(target);
   const tmpData = temporaryPathFor(join(dir, `${basename(target)}.data`));
@@ -118,9 +117,10 @@ export function saveModel(model: Model, path: string, options: SaveOptions = {})
   }
   const current = location === undefined ? undefined : resolve(dir, location);
   // The old model's data, and data files of saves killed before their model was renamed in.
-  const own = ownDataName(target);
-  const orphans = readdirSync(dir)
-    .filter((f) => own.test(f) && f !== `${basename(target)}.data`)
+  const own = digestNamedData(target);
+  const stale = readdirSync(dir)
+    .filter((f) => own.test(f))
     .map((f) => join(dir, f));
-  for (const old of new Set([...previousData, ...orphans])) if (old !== current) commitRemove(old);
+  if (legacyData) stale.push(legacyData);
+  for (const old of stale) if (old !== current) commitRemove(old);
 }

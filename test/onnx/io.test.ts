@@ -133,6 +133,23 @@ describe('external data', () => {
     expect(loadModel(path).graph.initializers.get(first.name)!.data('float32')).toEqual(values);
   });
 
+  it('removes the old `<name>.data` only when the model it replaces read it', () => {
+    const ref = REFERENCE_MODELS.find((r) => r.name === 'cnn')!;
+    const folder = join(dir, 'legacy');
+    rmSync(folder, { recursive: true, force: true });
+    mkdirSync(folder);
+    // m.onnx in the earlier naming; a.onnx reads b.onnx.data, a name b.onnx would have used.
+    saveModel(ref.build({ opset: 17 }), join(folder, 'm.onnx'), { externalDataThreshold: 256, externalDataLocation: 'm.onnx.data' });
+    saveModel(ref.build({ opset: 17 }), join(folder, 'a.onnx'), { externalDataThreshold: 256, externalDataLocation: 'b.onnx.data' });
+    saveModel(loadModel(join(folder, 'm.onnx')), join(folder, 'm.onnx'), { externalDataThreshold: 256 });
+    saveModel(ref.build({ opset: 17 }), join(folder, 'b.onnx')); // inline: it does not read b.onnx.data
+    saveModel(ref.build({ opset: 17 }), join(folder, 'b.onnx'), { externalDataThreshold: 256 });
+    const files = readdirSync(folder).sort();
+    expect(files.filter((f) => f.startsWith('m.onnx.'))).toEqual([expect.stringMatching(/^m\.onnx\.[0-9a-f]{16}\.data$/)]);
+    expect(files).toContain('b.onnx.data');
+    expect(tensorsOf(loadModel(join(folder, 'a.onnx')))).toEqual(tensorsOf(ref.build({ opset: 17 })));
+  });
+
   it('names the tensor and file when external data is missing or too short', () => {
     const b = new GraphBuilder();
     const x = b.input('x', 'float32', [4]);
