@@ -71,8 +71,10 @@ export function saveCheckpoint(reportPath: string, c: ScanCheckpoint): void {
   let file: string;
   let sha256: string;
   try {
-    writeNpz(staging, arrays);
-    sha256 = sha256File(staging);
+    // Hashed as it is written: the arrays are not read back.
+    const hash = createHash('sha256');
+    writeNpz(staging, arrays, { onBytes: (bytes) => hash.update(bytes) });
+    sha256 = hash.digest('hex');
     file = `${reportPath}.ckpt.${sha256.slice(0, 16)}.npz`;
     commitRename(staging, file);
   } catch (e) {

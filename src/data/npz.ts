@@ -79,6 +79,8 @@ export interface WriteNpzOptions {
   compress?: boolean;
   /** Always write ZIP64 records; only useful to exercise readers. */
   forceZip64?: boolean;
+  /** Sees every byte of the file in order as it is written (see ZipWriteOptions.onBytes). */
+  onBytes?: (bytes: Uint8Array) => void;
 }
 
 /** Writes the arrays atomically (temporary file, then rename), in the record's key order. */
@@ -93,5 +95,9 @@ export function writeNpz(path: string, arrays: Readonly<Record<string, HostTenso
       yield { name: `${key}${NPY_SUFFIX}`, parts: npyParts(tensor, `${path}: array "${key}"`) };
     }
   }
-  writeZip(path, entries(), { compress: options.compress ?? false, forceZip64: options.forceZip64 ?? false });
+  writeZip(path, entries(), {
+    compress: options.compress ?? false,
+    forceZip64: options.forceZip64 ?? false,
+    ...(options.onBytes ? { onBytes: options.onBytes } : {}),
+  });
 }

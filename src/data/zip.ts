@@ -319,6 +319,8 @@ export interface ZipWriteOptions {
   compress?: boolean;
   /** Write ZIP64 records even when no size or offset needs them (for testing readers). */
   forceZip64?: boolean;
+  /** Sees every byte of the archive in file order as it is written (e.g. to hash it without reading it back). */
+  onBytes?: (bytes: Uint8Array) => void;
 }
 
 interface CentralRecord {
@@ -341,6 +343,7 @@ export function writeZip(path: string, entries: Iterable<ZipWriteEntry>, options
     let position = 0;
     const emit = (bytes: Uint8Array): void => {
       writeAll(fd, bytes);
+      options.onBytes?.(bytes);
       position += bytes.byteLength;
     };
     const records: CentralRecord[] = [];

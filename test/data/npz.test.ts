@@ -252,3 +252,23 @@ describe('crc32', () => {
     expect(crc32(new Uint8Array(new ArrayBuffer(0)), 123)).toBe(123);
   });
 });
+
+describe('writing with onBytes', () => {
+  it('sees every byte of the file in order, stored and deflated, with ZIP64 records', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'recon-npz-bytes-'));
+    try {
+      const arrays: Record<string, HostTensor> = {
+        a: { dtype: 'float32', dims: [3, 4], data: Float32Array.from({ length: 12 }, (_, i) => i / 3) },
+        b: { dtype: 'int64', dims: [2], data: BigInt64Array.of(-1n, 7n) },
+      };
+      for (const options of [{}, { compress: true }, { forceZip64: true }]) {
+        const seen: Uint8Array[] = [];
+        const path = join(dir, 'x.npz');
+        writeNpz(path, arrays, { ...options, onBytes: (bytes) => seen.push(bytes.slice()) });
+        expect(Buffer.concat(seen).equals(readFileSync(path)), JSON.stringify(options)).toBe(true);
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
