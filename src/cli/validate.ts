@@ -56,12 +56,18 @@ function statOrUndefined(path: string): Stats | undefined {
   }
 }
 
+/** `/proc`, `/sys` or `/dev` when a real path lies under one of them: no output is written there. */
+function systemFolder(real: string): string | undefined {
+  return /^(\/(?:proc|sys|dev))(?:\/|$)/.exec(real)?.[1];
+}
+
 /** Refuses an output file that cannot be written, before any work. */
 export function checkOutputFile(path: string, shown: string): void {
   if (path === '') throw new ReconError(`${shown} needs a file name`);
   const absolute = resolve(path);
   const real = identity(path).path;
-  if (/^\/(proc|sys|dev)(\/|$)/.test(real)) throw new ReconError(`${shown} ${path}: cannot write under ${real.split('/')[1] ? `/${real.split('/')[1]}` : '/'}`);
+  const system = systemFolder(real);
+  if (system) throw new ReconError(`${shown} ${path}: cannot write under ${system}`);
   const s = statOrUndefined(absolute);
   if (s?.isDirectory()) throw new ReconError(`${shown} ${path} is a folder; give a file name`);
   if (s && !s.isFile()) throw new ReconError(`${shown} ${path} is not a regular file`);
@@ -80,7 +86,7 @@ export function checkOutputFile(path: string, shown: string): void {
 export function checkOutputDir(path: string, shown: string): void {
   if (path === '') throw new ReconError(`${shown} needs a folder name`);
   const absolute = resolve(path);
-  if (/^\/(proc|sys|dev)(\/|$)/.test(identity(path).path)) throw new ReconError(`${shown} ${path}: cannot write there`);
+  if (systemFolder(identity(path).path)) throw new ReconError(`${shown} ${path}: cannot write there`);
   let existing = absolute;
   while (!statOrUndefined(existing)) {
     const up = dirname(existing);

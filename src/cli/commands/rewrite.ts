@@ -1,5 +1,4 @@
 import { writeTextFileAtomic } from '../../util/atomic-write.js';
-import { resolve } from 'node:path';
 import { ReconError } from '../../util/errors.js';
 import { saveModel } from '../../onnx/save.js';
 import { analyzeModel, type ModelAnalysis } from '../../analysis/analyze.js';
@@ -49,9 +48,6 @@ export const rewriteCommand: Command = {
     const { path, model } = loadModelArg(args, io, this.usage);
     const tasks = tasksArg(model, args);
     const output = optionValue(args, 'output') ?? `${path.replace(/\.onnx$/i, '')}.recon.onnx`;
-    if (resolve(output) === resolve(path) && !args.flags.has('force')) {
-      throw new ReconError(`output ${output} is the input model; choose another -o or pass --force`);
-    }
     checkDerivedOutput(args, '-o', output);
     const analysis = analyzeModel(model, tasks);
     const { layers, provenance } = await chooseLayers(args, model, analysis);
