@@ -13,6 +13,7 @@ import { spawnSync } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { readTaskSpecFile } from '../src/analysis/task-spec.js';
+import { cosineFromGram, normsFromGram } from '../src/conflict/gram.js';
 import { loadDataset } from '../src/data/dataset.js';
 import { feedsFor, planFeeds } from '../src/analysis/model-feeds.js';
 import { loadModel } from '../src/onnx/index.js';
@@ -57,10 +58,9 @@ interface WorkerResult {
 const args = process.argv.slice(2);
 
 function gramSummary(gram: Float64Array, t: number): { norms: number[]; cos: number[] } {
-  const norms = Array.from({ length: t }, (_, i) => Math.sqrt(Math.max(gram[i * t + i]!, 0)));
   const cos: number[] = [];
-  for (let i = 0; i < t; i++) for (let j = i + 1; j < t; j++) cos.push(gram[i * t + j]! / (norms[i]! * norms[j]! || 1));
-  return { norms, cos };
+  for (let i = 0; i < t; i++) for (let j = i + 1; j < t; j++) cos.push(cosineFromGram(gram, t, i, j));
+  return { norms: normsFromGram(gram, t), cos };
 }
 
 async function timedRun(run: () => Promise<GradientStep>): Promise<{ step: GradientStep; ms: number }> {
