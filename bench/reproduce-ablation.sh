@@ -65,17 +65,22 @@ fi
 mkdir -p "$OUT"
 
 # 1–2. Search and conflict reduction per method (report.json is the search; compare.json the reduction).
-for method in $METHODS; do
+search() {
   recon run "$MODEL" --tasks "$TASKS" --data "$FULL/train.npz" "${search_len[@]}" --batch-size "$SEARCH_BATCH" \
-    --method "$method" --S "$S" --top-k "$K" -o "$OUT/run-$method" > "$OUT/run-$method.txt"
-  grep -E 'reduction of severe conflicts|chosen' "$OUT/run-$method.txt"
-done
+    --method "$1" --S "$S" --top-k "$K" -o "$OUT/run-$1" > "$OUT/run-$1.txt"
+  grep -E 'reduction of severe conflicts|chosen' "$OUT/run-$1.txt"
+}
+# The ablation uses the first method's search, so it runs right after that search: an interrupted or
+# time-boxed reproduction then has the ablation before the other methods' reductions.
+first=${METHODS%% *}
+search "$first"
 
 # 3. Ablation with the first method's search: joint, Recon and the controls, trained from scratch per seed.
-first=${METHODS%% *}
 budget=(--top-k "$K")
 [ -n "$KS" ] && [ "${SMOKE:-0}" != 1 ] && budget=(--k "$KS")
 recon ablate "$MODEL" --tasks "$TASKS" --scores "$OUT/run-$first/report.json" --S "$S" "${budget[@]}" \
   --data "$SUBSET/train.npz" --eval "$FULL/test.npz" "${train_len[@]}" --batch-size "$TRAIN_BATCH" \
   --optimizer sgd --lr "$LR" --momentum 0.9 --method "$first" --seeds "$SEEDS" --controls "$CONTROLS" \
   -o "$OUT/ablate-$first" | tee "$OUT/ablate-$first.txt"
+
+for method in ${METHODS#"$first"}; do search "$method"; done
