@@ -1,4 +1,5 @@
 /** Shared setup of the benchmarks: a reference model, its tasks, and one deterministic batch. */
+import type { ConvBorderSplit, ConvInputGradient, ConvWeightGradient, LoweringOverrides } from '../src/autodiff/lowering.js';
 import { existsSync } from 'node:fs';
 import { loadModel, type Model } from '../src/onnx/index.js';
 import { readTaskSpecFile, type TaskSpec } from '../src/analysis/task-spec.js';
@@ -67,17 +68,14 @@ export function median(values: readonly number[]): number {
 
 /**
  * A/B switches for the benchmarks (not for users): RECON_BENCH_DW / RECON_BENCH_DX pick the conv
- * weight / input gradient formulation and RECON_BENCH_SPLIT its border-split threshold, so one
- * harness can time each.
+ * weight / input gradient formulation and RECON_BENCH_SPLIT the im2col border split, so one
+ * harness can time each (passed as `GradientSessionOptions.lowering`).
  */
-export async function applyBenchEnv(): Promise<void> {
-  const { convGradientSettings } = await import('../src/autodiff/rules/conv-geometry.js');
-  const dw = process.env['RECON_BENCH_DW'];
-  const dx = process.env['RECON_BENCH_DX'];
-  if (dw) convGradientSettings.weightGradient = dw as typeof convGradientSettings.weightGradient;
-  if (dx) convGradientSettings.inputGradient = dx as typeof convGradientSettings.inputGradient;
-  const split = process.env['RECON_BENCH_SPLIT'];
-  if (split) convGradientSettings.split = split as typeof convGradientSettings.split;
+export function benchLowering(): LoweringOverrides {
+  const dw = process.env['RECON_BENCH_DW'] as ConvWeightGradient | undefined;
+  const dx = process.env['RECON_BENCH_DX'] as ConvInputGradient | undefined;
+  const split = process.env['RECON_BENCH_SPLIT'] as ConvBorderSplit | undefined;
+  return { conv: { ...(dw ? { weightGradient: dw } : {}), ...(dx ? { inputGradient: dx } : {}), ...(split ? { split } : {}) } };
 }
 
 /** Session-option overrides for A/B runs: RECON_BENCH_SPIN=0|1, RECON_BENCH_ARENA=0|1. */

@@ -10,7 +10,8 @@ import { GraphBuilder } from '../src/onnx/builder.js';
 import { serializeModel } from '../src/onnx/save.js';
 import { Emitter } from '../src/autodiff/emitter.js';
 import { convInputGrad, convWeightGrad } from '../src/autodiff/rules/conv.js';
-import { convGradientSettings, type ConvGeometry } from '../src/autodiff/rules/conv-geometry.js';
+import type { ConvGeometry } from '../src/autodiff/rules/conv-geometry.js';
+import type { ConvBorderSplit, ConvInputGradient, ConvWeightGradient } from '../src/autodiff/lowering.js';
 import { convForwardIm2col, im2colBlockCount } from '../src/autodiff/lower/im2col.js';
 import { Random } from '../src/util/random.js';
 import { median } from './bench-util.js';
@@ -44,12 +45,7 @@ const cases: Case[] = [
   { name: 'layer4.0 s2', c: 256, m: 512, hw: 3, k: 3, s: 2, p: 1 },
 ];
 
-async function time(
-  c: Case,
-  which: 'fwd' | 'dx' | 'dw',
-  variant: { dw: typeof convGradientSettings.weightGradient; dx: typeof convGradientSettings.inputGradient; split: typeof convGradientSettings.split },
-): Promise<number> {
-  Object.assign(convGradientSettings, { weightGradient: variant.dw, inputGradient: variant.dx, split: variant.split });
+async function time(c: Case, which: 'fwd' | 'dx' | 'dw', variant: { dw: ConvWeightGradient; dx: ConvInputGradient; split: ConvBorderSplit }): Promise<number> {
   const out = Math.floor((c.hw + 2 * c.p - c.k) / c.s) + 1;
   const xShape = [batch, c.c, c.hw, c.hw];
   const yShape = [batch, c.m, out, out];
@@ -62,7 +58,7 @@ async function time(
   const wData = rng.fillNormal(new Float32Array(wShape.reduce((a, v) => a * v, 1)));
   if (train) b.input('w', 'float32', wShape);
   else b.initializer('w', 'float32', wShape, wData);
-  const e = new Emitter(graph, 17);
+  const e = new Emitter(graph, 17, { conv: { weightGradient: variant.dw, inputGradient: variant.dx, split: variant.split } });
   const geo: ConvGeometry = { kernel: [c.k, c.k], strides: [c.s, c.s], dilations: [1, 1], padsBegin: [c.p, c.p], padsEnd: [c.p, c.p], group: 1 };
   // Forward: the first variant is onnxruntime's own Conv, the others the im2col form.
   const result =
@@ -103,10 +99,10 @@ for (const c of cases.filter((k) => !only || k.name.startsWith(only))) {
   for (const which of ['fwd', 'dx', 'dw'] as const) {
     const ms: string[] = [];
     for (const v of variants) ms.push((await time(c, which, v)).toFixed(2));
-    convGradientSettings.split = 'auto';
     const out = Math.floor((c.hw + 2 * c.p - c.k) / c.s) + 1;
     const geo: ConvGeometry = { kernel: [c.k, c.k], strides: [c.s, c.s], dilations: [1, 1], padsBegin: [c.p, c.p], padsEnd: [c.p, c.p], group: 1 };
     const blocks = im2colBlockCount(
+      'auto',
       which === 'dx' ? 'input' : which === 'dw' ? 'weight' : 'forward',
       geo,
       [batch, c.c, c.hw, c.hw],

@@ -17,7 +17,7 @@ import { runScan, type ScanConfig } from '../src/conflict/scan.js';
 import type { UpdateMode } from '../src/conflict/graph-update.js';
 import type { SearchMethod } from '../src/report/schema.js';
 import { makeDataset } from '../src/data/dataset.js';
-import { applyBenchEnv, benchModel, benchSessionOptions, median, type BenchModelName } from './bench-util.js';
+import { benchLowering, benchModel, benchSessionOptions, median, type BenchModelName } from './bench-util.js';
 
 interface Measurement {
   ms_median: number;
@@ -30,7 +30,6 @@ const flag = (name: string): string | undefined => {
   const i = args.indexOf(name);
   return i >= 0 ? args[i + 1] : undefined;
 };
-await applyBenchEnv();
 const steps = Number(flag('--steps') ?? 7);
 const threads = Number(flag('--threads') ?? 2);
 const device = (flag('--device') ?? 'cpu') as 'cpu' | 'cuda';
@@ -47,7 +46,13 @@ function summary(times: number[]): Measurement {
 /** `recon grads`: one session run per batch, then the per-layer Grams on the host. */
 async function gradsWorker(name: BenchModelName, batch: number): Promise<Measurement> {
   const { model, tasks, feeds } = benchModel(name, batch, taskCount);
-  const session = createGradientSession(model, tasks, { batchNorm: 'train', device, intraOpThreads: threads, ...benchSessionOptions() });
+  const session = createGradientSession(model, tasks, {
+    batchNorm: 'train',
+    device,
+    intraOpThreads: threads,
+    lowering: benchLowering(),
+    ...benchSessionOptions(),
+  });
   const times: number[] = [];
   for (let i = 0; i < WARMUP + steps; i++) {
     const t = performance.now();

@@ -9,10 +9,10 @@ import { serializeModel } from '../src/onnx/index.js';
 import { buildGradientGraph } from '../src/autodiff/gradient-graph.js';
 import { createDefaultRegistry } from '../src/autodiff/register-all.js';
 import { analyzeModel } from '../src/analysis/analyze.js';
-import { convGradientSettings, type ConvWeightGradient } from '../src/autodiff/rules/conv-geometry.js';
+import { loweringFor, type ConvWeightGradient } from '../src/autodiff/lowering.js';
 import { lowerConvolution } from '../src/autodiff/lower/im2col.js';
 import { Emitter } from '../src/autodiff/emitter.js';
-import { applyBenchEnv, benchModel } from './bench-util.js';
+import { benchLowering, benchModel } from './bench-util.js';
 
 const args = process.argv.slice(2);
 const flag = (name: string): string | undefined => {
@@ -22,9 +22,9 @@ const flag = (name: string): string | undefined => {
 const positional = args.filter((a, i) => !a.startsWith('--') && !args[i - 1]?.startsWith('--'));
 const modelName = (positional[0] ?? 'resnet18') as 'resnet18' | 'transformer';
 const batch = Number(positional[1] ?? 64);
-await applyBenchEnv();
-const dw = flag('--dw');
-if (dw) convGradientSettings.weightGradient = dw as ConvWeightGradient;
+const dw = flag('--dw') as ConvWeightGradient | undefined;
+const overrides = benchLowering();
+const lowering = loweringFor('cpu', { conv: { ...overrides.conv, ...(dw ? { weightGradient: dw } : {}) } });
 const top = Number(flag('--top') ?? 25);
 /** Node-name patterns whose total time is reported (e.g. --group 'BatchNormalization|bn'). */
 const groups = args.flatMap((a, i) => (args[i - 1] === '--group' ? [new RegExp(a)] : []));
@@ -44,12 +44,13 @@ const graph = await buildGradientGraph(model, {
   batchNorm: 'train',
   registry: createDefaultRegistry(),
   feeds,
+  lowering,
 });
 // --lower: forward Convs replaced by the im2col + GEMM form (what gradient-graph.ts would do with
 // `lowerConvolution` wired in after the backward; here with a fresh Emitter, so the forward does
 // not share the backward's im2col).
 if (args.includes('--lower')) {
-  const e = new Emitter(graph.model.graph, graph.model.opset(''));
+  const e = new Emitter(graph.model.graph, graph.model.opset(''), lowering);
   let lowered = 0;
   for (const node of graph.model.graph.nodes.filter((n) => n.opType === 'Conv')) {
     if (lowerConvolution(e, node, (v) => graph.shapes.values.get(v)?.dims)) lowered++;

@@ -125,3 +125,15 @@ export { buildMultiFashionMnist, writeMultiFashionMnist } from './data/multi-fas
 export { GradientRegistry } from './autodiff/registry.js';
 export { createDefaultRegistry } from './autodiff/register-all.js';
 export type { GradientRule, GradientContext, InputGradients } from './autodiff/types.js';
+export type { Emitter } from './autodiff/emitter.js';
+// Formulations chosen per device (`GradientSessionOptions.lowering` overrides them).
+export { loweringFor } from './autodiff/lowering.js';
+export type {
+  Lowering,
+  LoweringOverrides,
+  LoweringDevice,
+  ConvLowering,
+  ConvWeightGradient,
+  ConvInputGradient,
+  ConvBorderSplit,
+} from './autodiff/lowering.js';

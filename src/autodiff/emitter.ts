@@ -2,6 +2,7 @@ import type { AttrInput, OpOptions } from '../onnx/builder.js';
 import { GraphBuilder } from '../onnx/builder.js';
 import type { Graph } from '../onnx/graph.js';
 import { Tensor } from '../onnx/tensor.js';
+import { loweringFor, type Lowering } from './lowering.js';
 
 /**
  * GraphBuilder plus the opset-aware idioms backward rules need (axes as attributes or inputs,
@@ -15,6 +16,8 @@ export class Emitter {
   constructor(
     graph: Graph,
     readonly opset: number,
+    /** Formulations the rules emit into this graph (default: the CPU's). */
+    readonly lowering: Lowering = loweringFor('cpu'),
   ) {
     this.builder = new GraphBuilder(graph);
   }

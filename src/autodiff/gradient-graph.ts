@@ -15,6 +15,7 @@ import { upgradeOpset } from './opset-upgrade.js';
 import { foldConstants } from './fold-constants.js';
 import { lowerForCuda } from './lower/cuda.js';
 import { lowerConvolution } from './lower/im2col.js';
+import type { Lowering } from './lowering.js';
 import { lowerRecurrentModel } from './lower/recurrent.js';
 import { appendUpdate, type InGraphUpdate, type UpdateGraphIO } from './update-graph.js';
 
@@ -37,6 +38,8 @@ export interface GradientGraphOptions {
   lowerConvolutions?: boolean;
   /** Rewrite forward ops the CUDA provider has no kernel for into ones it has (CUDA graphs only). */
   lowerForCuda?: boolean;
+  /** Formulations the gradient rules emit, chosen for the device the graph runs on (default: the CPU's). */
+  lowering?: Lowering;
   /**
    * Combine the task gradients of the trainable parameters and apply the optimizer update in the
    * graph: their gradients are then not outputs; their updated values and optimizer state are.
@@ -132,7 +135,13 @@ export async function buildGradientGraph(source: Model, options: GradientGraphOp
   // needs only the Gram parameters' (the heads' backward is skipped).
   const wrt = [...new Set([...options.gramParams, ...(exportTrainable || options.update ? trainable : [])])];
   if (options.update) for (const p of options.update.rowOf.keys()) if (!trainable.has(p)) throw new Error(`in-graph update of "${p}", which is not trainable`);
-  const { grads, emitter } = buildGradients(model, options.registry, { losses, wrt, shapes, batchNorm: options.batchNorm });
+  const { grads, emitter } = buildGradients(model, options.registry, {
+    losses,
+    wrt,
+    shapes,
+    batchNorm: options.batchNorm,
+    ...(options.lowering ? { lowering: options.lowering } : {}),
+  });
   if (options.lowerConvolutions) {
     for (const node of g.nodes.slice()) if (node.opType === 'Conv') lowerConvolution(emitter, node, (v) => shapes.values.get(v)?.dims);
   }

@@ -12,6 +12,7 @@ import { cudaPlacementReport, type PlacementReport } from '../analysis/placement
 import type { HostTensor } from '../data/host-tensor.js';
 import { buildGradientGraph } from './gradient-graph.js';
 import { createDefaultRegistry } from './register-all.js';
+import { loweringFor } from './lowering.js';
 
 export interface GradientPlacementOptions {
   batchNorm: 'train' | 'eval';
@@ -40,6 +41,7 @@ export async function forecastGradientGraph(model: Model, tasks: readonly TaskSp
     feeds: options.feeds,
     lowerConvolutions: false,
     lowerForCuda: true,
+    lowering: loweringFor('cuda'),
   });
   const feeds: Record<string, HostTensor> = { ...options.feeds };
   for (const p of options.trainableParams ?? []) {

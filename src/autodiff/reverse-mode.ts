@@ -6,6 +6,7 @@ import type { ShapeInfo } from '../analysis/shapes.js';
 import { Emitter } from './emitter.js';
 import type { GradientRegistry } from './registry.js';
 import type { GradientContext, GradientRule } from './types.js';
+import { loweringFor, type Lowering } from './lowering.js';
 
 export interface GradientSpec {
   /** Scalar values of the graph to differentiate, one per task. */
@@ -14,6 +15,8 @@ export interface GradientSpec {
   wrt: readonly string[];
   shapes: ShapeInfo;
   batchNorm?: 'train' | 'eval';
+  /** Formulations the rules emit (default: the CPU's, `loweringFor('cpu')`). */
+  lowering?: Lowering;
 }
 
 export interface GradientResult {
@@ -39,7 +42,7 @@ export function buildGradients(model: Model, registry: GradientRegistry, spec: G
   const requiresGrad = propagateRequiresGrad(forwardNodes, wrt, registry, opset, spec.shapes, rules);
   checkCoverage(forwardNodes, spec, requiresGrad, producers, registry, opset);
 
-  const emit = new Emitter(graph, opset);
+  const emit = new Emitter(graph, opset, spec.lowering ?? loweringFor('cpu'));
   const grads = new Map<string, Map<string, string>>();
   const gradTypes = new Map<string, DType>();
   for (const loss of spec.losses) {
@@ -82,6 +85,7 @@ export function buildGradients(model: Model, registry: GradientRegistry, spec: G
         opset,
         emit,
         batchNorm: spec.batchNorm ?? 'train',
+        lowering: emit.lowering,
         shape: (v) => shapeOf(spec.shapes, v, node),
         dtype: (v) => {
           // Guessing float32 would emit constants of the wrong type into float64 graphs.

@@ -1,6 +1,7 @@
 import type { DType } from '../onnx/dtype.js';
 import type { Node } from '../onnx/node.js';
 import type { Emitter } from './emitter.js';
+import type { Lowering } from './lowering.js';
 
 /**
  * What a gradient rule sees of one forward node. Rules emit backward nodes through `emit` and
@@ -22,6 +23,8 @@ export interface GradientContext {
   needsGrad(index: number): boolean;
   /** Batch-norm mode for rules whose backward depends on it. */
   readonly batchNorm: 'train' | 'eval';
+  /** Formulations chosen for the device the graph runs on (same object as `emit.lowering`). */
+  readonly lowering: Lowering;
 }
 
 /** Gradients of inputs by position; missing positions get none. */

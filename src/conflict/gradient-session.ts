@@ -6,6 +6,7 @@ import { buildGradientGraph, type GradientGraph } from '../autodiff/gradient-gra
 import type { InGraphUpdate } from '../autodiff/update-graph.js';
 import { createDefaultRegistry } from '../autodiff/register-all.js';
 import type { GradientRegistry } from '../autodiff/registry.js';
+import { loweringFor, type LoweringOverrides } from '../autodiff/lowering.js';
 import { cudaStatus } from '../runtime/cuda.js';
 import { sumGrams } from './gram.js';
 import type { HostTensor } from '../runtime/ort-tensor.js';
@@ -27,6 +28,11 @@ export interface GradientSessionOptions extends SessionOptions {
   update?: InGraphUpdate;
   /** With `trainableParams` and no `update`: return their per-task gradients (default true). */
   exportTrainableGradients?: boolean;
+  /**
+   * Formulation overrides (tests, benchmarks): by default the rules emit the fastest measured
+   * formulations for the device the session actually lands on (`loweringFor`).
+   */
+  lowering?: LoweringOverrides;
 }
 
 export interface GradientStep {
@@ -169,6 +175,7 @@ export class GradientSession {
           // cuDNN's Conv); the CUDA lowering replaces ops the CUDA EP has no kernel for.
           lowerConvolutions: this.effectiveDevice === 'cpu',
           lowerForCuda: this.effectiveDevice === 'cuda',
+          lowering: loweringFor(this.effectiveDevice, this.options.lowering),
         });
         const session = await RuntimeSession.create(serializeModel(graph.model), this.options);
         return { graph, session };

@@ -1,4 +1,4 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { gradcheck } from './gradcheck.js';
 import { Random } from '../../src/util/random.js';
 import { GraphBuilder, type AttrInput } from '../../src/onnx/builder.js';
@@ -8,7 +8,7 @@ import { inferShapes } from '../../src/analysis/shapes.js';
 import { Emitter } from '../../src/autodiff/emitter.js';
 import { RuntimeSession } from '../../src/runtime/session.js';
 import type { HostTensor } from '../../src/runtime/ort-tensor.js';
-import { convGradientSettings, type ConvInputGradient, type ConvWeightGradient } from '../../src/autodiff/rules/conv-geometry.js';
+import { loweringFor, type ConvBorderSplit, type ConvInputGradient, type ConvWeightGradient, type Lowering } from '../../src/autodiff/lowering.js';
 import { lowerConvolution } from '../../src/autodiff/lower/im2col.js';
 
 interface ConvCase {
@@ -55,9 +55,9 @@ function randomConv(rng: Random, spatial: number): ConvCase {
   };
 }
 
-async function checkConv(c: ConvCase, opset: number, seed: number): Promise<number> {
+async function checkConv(c: ConvCase, opset: number, seed: number, lowering?: Lowering): Promise<number> {
   const inputs = [{ name: 'x', dims: c.x }, { name: 'w', dims: c.w }, ...(c.bias ? [{ name: 'b', dims: c.bias }] : [])];
-  const r = await gradcheck(inputs, (b, names) => [b.op1('Conv', names, c.attrs)], { opset, seed, directions: 2 });
+  const r = await gradcheck(inputs, (b, names) => [b.op1('Conv', names, c.attrs)], { opset, seed, directions: 2, ...(lowering ? { lowering } : {}) });
   return r.worst;
 }
 
@@ -73,7 +73,7 @@ function describeCase(c: ConvCase): string {
 interface Formulation {
   dw: ConvWeightGradient;
   dx: ConvInputGradient;
-  split: (typeof convGradientSettings)['split'];
+  split: ConvBorderSplit;
   seed: number;
 }
 const FORMULATIONS: readonly Formulation[] = [
@@ -83,27 +83,18 @@ const FORMULATIONS: readonly Formulation[] = [
   { dw: 'im2col-gemm', dx: 'im2col-gemm', split: 'always', seed: 3 },
   { dw: 'im2col-gemm', dx: 'conv-transpose', split: 'never', seed: 4 },
 ];
-const DEFAULTS = { ...convGradientSettings };
-
-function useFormulation(f: Formulation): void {
-  convGradientSettings.weightGradient = f.dw;
-  convGradientSettings.inputGradient = f.dx;
-  convGradientSettings.split = f.split;
+function loweringOf(f: Formulation): Lowering {
+  return { conv: { weightGradient: f.dw, inputGradient: f.dx, split: f.split } };
 }
-
-afterEach(() => {
-  Object.assign(convGradientSettings, DEFAULTS);
-});
 
 describe('Conv gradients', () => {
   for (const f of FORMULATIONS) {
     it(`1-D and 2-D random configurations (dW: ${f.dw}, dX: ${f.dx}, split ${f.split})`, async () => {
-      useFormulation(f);
       const rng = new Random(11 + f.seed);
       for (let trial = 0; trial < 16; trial++) {
         const c = randomConv(rng, trial % 2 === 0 ? 1 : 2);
         const opset = trial % 4 < 2 ? 13 : 17;
-        const worst = await checkConv(c, opset, 1000 + trial).catch((err: unknown) => {
+        const worst = await checkConv(c, opset, 1000 + trial, loweringOf(f)).catch((err: unknown) => {
           throw new Error(`${describeCase(c)} at opset ${opset}: ${String(err)}`);
         });
         expect(worst).toBeLessThan(2e-3);
@@ -114,9 +105,8 @@ describe('Conv gradients', () => {
   it('3-D convolutions (every formulation)', async () => {
     const rng = new Random(31);
     for (let trial = 0; trial < FORMULATIONS.length; trial++) {
-      useFormulation(FORMULATIONS[trial]!);
       const c = randomConv(rng, 3);
-      const worst = await checkConv(c, 11 + 2 * (trial % 4), 2000 + trial).catch((err: unknown) => {
+      const worst = await checkConv(c, 11 + 2 * (trial % 4), 2000 + trial, loweringOf(FORMULATIONS[trial]!)).catch((err: unknown) => {
         throw new Error(`${describeCase(c)}: ${String(err)}`);
       });
       expect(worst).toBeLessThan(2e-3);
@@ -142,8 +132,7 @@ describe('Conv gradients', () => {
     ];
     for (const [i, c] of cases.entries()) {
       for (const f of FORMULATIONS) {
-        useFormulation(f);
-        expect(await checkConv(c, 13, 3000 + i)).toBeLessThan(2e-3);
+        expect(await checkConv(c, 13, 3000 + i, loweringOf(f))).toBeLessThan(2e-3);
       }
     }
     // Weights as constants: only dX is built (and still right).
@@ -215,8 +204,8 @@ describe('Conv lowered to im2col + GEMM (forward)', () => {
       const expected = await run(build(), opset, feeds);
       const b = build();
       const shapes = await inferShapes(b.model(opset), { feeds });
-      convGradientSettings.split = split;
-      const lowered = lowerConvolution(new Emitter(b.graph, opset), b.graph.nodes[0]!, (v) => shapes.values.get(v)?.dims, { when: 'always' });
+      const lowering: Lowering = { conv: { ...loweringFor('cpu').conv, split } };
+      const lowered = lowerConvolution(new Emitter(b.graph, opset, lowering), b.graph.nodes[0]!, (v) => shapes.values.get(v)?.dims, { when: 'always' });
       expect(lowered).toBe(true);
       expect(b.graph.nodes.some((n) => n.opType === 'Conv')).toBe(false);
       b.graph.toposort();
@@ -273,17 +262,19 @@ function randomConvTranspose(rng: Random, spatial: number): ConvTransposeCase {
 describe('ConvTranspose gradients', () => {
   for (const f of FORMULATIONS) {
     it(`1-D and 2-D random configurations (dW: ${f.dw}, split ${f.split})`, async () => {
-      useFormulation(f);
       const rng = new Random(21 + f.seed);
       for (let trial = 0; trial < 14; trial++) {
         const c = randomConvTranspose(rng, trial % 2 === 0 ? 1 : 2);
         const inputs = [{ name: 'x', dims: c.x }, { name: 'w', dims: c.w }, ...(c.bias ? [{ name: 'b', dims: c.bias }] : [])];
         const opset = trial % 4 < 2 ? 13 : 17;
-        const r = await gradcheck(inputs, (b, names) => [b.op1('ConvTranspose', names, c.attrs)], { opset, seed: 4000 + trial, directions: 2 }).catch(
-          (err: unknown) => {
-            throw new Error(`${describeCase(c)} at opset ${opset}: ${String(err)}`);
-          },
-        );
+        const r = await gradcheck(inputs, (b, names) => [b.op1('ConvTranspose', names, c.attrs)], {
+          opset,
+          seed: 4000 + trial,
+          directions: 2,
+          lowering: loweringOf(f),
+        }).catch((err: unknown) => {
+          throw new Error(`${describeCase(c)} at opset ${opset}: ${String(err)}`);
+        });
         expect(r.worst).toBeLessThan(2e-3);
       }
     });

@@ -1,4 +1,5 @@
 import { GraphBuilder } from '../../src/onnx/builder.js';
+import type { Lowering } from '../../src/autodiff/lowering.js';
 import { serializeModel } from '../../src/onnx/save.js';
 import { makeValueInfo } from '../../src/onnx/value-info.js';
 import { inferShapes } from '../../src/analysis/shapes.js';
@@ -33,6 +34,8 @@ export interface GradcheckOptions {
   positive?: boolean;
   /** The rules to differentiate with (default: createDefaultRegistry()). */
   registry?: GradientRegistry;
+  /** Formulations the rules emit (default: the CPU's). */
+  lowering?: Lowering;
 }
 
 export interface GradcheckResult {
@@ -97,6 +100,7 @@ export async function gradcheck(
     wrt,
     shapes,
     batchNorm: options.batchNorm ?? 'train',
+    ...(options.lowering ? { lowering: options.lowering } : {}),
   });
   const gradNames = wrt.map((w) => grads.get('loss')!.get(w));
   gradNames.forEach((g, i) => {

@@ -11,7 +11,8 @@ import type { Node } from '../../onnx/node.js';
 import type { Emitter } from '../emitter.js';
 import { numel, padZeros, range, repeated } from '../rules/emit-util.js';
 import { sharedValue } from '../rules/shared-values.js';
-import { convGradientSettings, convNodeGeometry, type ConvGeometry } from '../rules/conv-geometry.js';
+import { convNodeGeometry, type ConvGeometry } from '../rules/conv-geometry.js';
+import type { ConvBorderSplit } from '../lowering.js';
 
 /**
  * [N, C, spatial...] → [C, S, N] (S = flat spatial): the layout of the GEMM formulations. With the
@@ -211,20 +212,26 @@ function planCost(kind: BlockKind, blocks: readonly TapBlock[], dims: PlanDims):
 
 /**
  * The blocks of the cheapest plan by `planCost` over every choice of axes to split exactly
- * (`convGradientSettings.split`: 'never' and 'always' force one for tests and benchmarks).
+ * (`split` 'never' and 'always', from the graph's lowering, force one for tests and benchmarks).
  */
-function planBlocks(kind: BlockKind, geo: ConvGeometry, xShape: readonly number[], yShape: readonly number[], constantWeight = true): TapBlock[] {
+function planBlocks(
+  split: ConvBorderSplit,
+  kind: BlockKind,
+  geo: ConvGeometry,
+  xShape: readonly number[],
+  yShape: readonly number[],
+  constantWeight = true,
+): TapBlock[] {
   const inSpatial = xShape.slice(2);
   const outSpatial = yShape.slice(2);
   const k = inSpatial.length;
-  const mode = convGradientSettings.split;
-  if (mode !== 'auto')
+  if (split !== 'auto')
     return tapBlocks(
       kind,
       geo,
       inSpatial,
       outSpatial,
-      Array.from({ length: k }, () => mode === 'always'),
+      Array.from({ length: k }, () => split === 'always'),
     );
   const dims: PlanDims = {
     n: xShape[0]!,
@@ -251,8 +258,15 @@ function planBlocks(kind: BlockKind, geo: ConvGeometry, xShape: readonly number[
 }
 
 /** How many GEMM blocks the im2col form of a conv's forward / weight / input gradient uses (diagnostics). */
-export function im2colBlockCount(kind: BlockKind, geo: ConvGeometry, xShape: readonly number[], yShape: readonly number[], constantWeight = true): number {
-  return planBlocks(kind, geo, xShape, yShape, constantWeight).length;
+export function im2colBlockCount(
+  split: ConvBorderSplit,
+  kind: BlockKind,
+  geo: ConvGeometry,
+  xShape: readonly number[],
+  yShape: readonly number[],
+  constantWeight = true,
+): number {
+  return planBlocks(split, kind, geo, xShape, yShape, constantWeight).length;
 }
 
 /** Whether `w` is an initializer of the graph being built (not fed per step, as in training). */
@@ -296,7 +310,7 @@ export function convForwardIm2col(
   const xt = channelsSpatialBatch(e, x, xShape); // [C, S, N]
   const blocks: string[] = [];
   const placed: number[] = [];
-  for (const block of planBlocks('forward', geo, xShape, yShape, isConstant(e, w))) {
+  for (const block of planBlocks(e.lowering.conv.split, 'forward', geo, xShape, yShape, isConstant(e, w))) {
     const tp = block.taps.length;
     const pp = block.positions.length;
     const cols = sharedValue(e, `im2col:${x}:${tp}x${pp}:${block.table.join(',')}`, () => gatherAlong(e, xt, 3, 1, s, block.table, [tp, pp])); // [C, taps, positions, N]
@@ -341,7 +355,7 @@ export function convInputGradIm2col(e: Emitter, dY: string, w: string, geo: Conv
   const dYt = channelsSpatialBatch(e, dY, yShape);
   const blocks: string[] = [];
   const placed: number[] = [];
-  for (const block of planBlocks('input', geo, xShape, yShape, isConstant(e, w))) {
+  for (const block of planBlocks(e.lowering.conv.split, 'input', geo, xShape, yShape, isConstant(e, w))) {
     const tp = block.taps.length;
     const hp = block.positions.length;
     const cols = gatherAlong(e, dYt, 3, 1, p, block.table, [tp, hp]); // [M, taps, positions, N]
@@ -396,7 +410,7 @@ export function convWeightGradIm2col(e: Emitter, x: string, dY: string, geo: Con
   const tapCount = numel(geo.kernel);
   const dYt = channelsSpatialBatch(e, dY, yShape); // [M, P, N]
   const xt = channelsSpatialBatch(e, x, xShape); // [C, S, N]
-  const blocks = planBlocks('weight', geo, xShape, yShape);
+  const blocks = planBlocks(e.lowering.conv.split, 'weight', geo, xShape, yShape);
   const colsOf = (block: TapBlock): string =>
     sharedValue(e, `im2col:${x}:${block.taps.length}x${block.positions.length}:${block.table.join(',')}`, () =>
       gatherAlong(e, xt, 3, 1, s, block.table, [block.taps.length, block.positions.length]),

@@ -1,36 +1,11 @@
 /**
  * The static geometry of convolution-like ops, shared by the Conv/ConvTranspose gradient rules,
  * their im2col lowerings and the pooling rules: explicit pads (auto_pad resolved as onnxruntime
- * does), strides, dilations, kernel spans and the formulation switches.
+ * does), strides, dilations and kernel spans.
  */
 import type { Node } from '../../onnx/node.js';
 import type { GradientContext } from '../types.js';
 import { repeated } from './emit-util.js';
-
-/** The dW formulations of B.3, kept side by side so they can be benchmarked per device. */
-export type ConvWeightGradient = 'swapped-conv' | 'per-tap-matmul' | 'im2col-gemm';
-
-/** The dX formulations: onnxruntime's ConvTranspose, or Gather + GEMM per block of positions. */
-export type ConvInputGradient = 'conv-transpose' | 'im2col-gemm';
-
-/**
- * Which formulations the Conv/ConvTranspose rules emit. A process-wide switch rather than a rule
- * option because the registry is built once with fixed rules; benchmarks and tests flip it (and a
- * GPU execution provider may want the others). The defaults are the fastest on onnxruntime's CPU
- * EP (bench/RESULTS.md): its Conv and ConvTranspose kernels run one small GEMM per image, which
- * starves the GEMM when the spatial extent is small, while the im2col forms contract batch and
- * positions in one large GEMM.
- */
-export const convGradientSettings: { weightGradient: ConvWeightGradient; inputGradient: ConvInputGradient; split: 'auto' | 'never' | 'always' } = {
-  weightGradient: 'im2col-gemm',
-  inputGradient: 'im2col-gemm',
-  /**
-   * im2col forms: whether spatial axes are split into exact border classes so that no GEMM
-   * multiplies padding (`tapBlocks`): by an estimate of the cost of each plan (`planBlocks`),
-   * or never / always (tests, benchmarks).
-   */
-  split: 'auto',
-};
 
 /** Static geometry of a convolution-like op over `k` spatial axes, pads made explicit. */
 export interface ConvGeometry {

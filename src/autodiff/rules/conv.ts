@@ -1,7 +1,7 @@
 import type { Emitter } from '../emitter.js';
 import type { GradientContext, GradientRule, InputGradients } from '../types.js';
 import { numel, range, repeated } from './emit-util.js';
-import { convGeometry, convGradientSettings, remainders, type ConvGeometry } from './conv-geometry.js';
+import { convGeometry, remainders, type ConvGeometry } from './conv-geometry.js';
 import { convForwardIm2col, convInputGradIm2col, convWeightGradIm2col } from '../lower/im2col.js';
 
 /**
@@ -23,10 +23,10 @@ import { convForwardIm2col, convInputGradIm2col, convWeightGradIm2col } from '..
 
 /**
  * Gradient of `Y = Conv(X, W)` with respect to X, shape [N, C, in...], for dY [N, M, out...], in
- * the formulation `convGradientSettings.inputGradient` selects.
+ * the formulation the graph's lowering selects (`Lowering.conv.inputGradient`).
  */
 export function convInputGrad(e: Emitter, dY: string, w: string, geo: ConvGeometry, xShape: readonly number[], yShape: readonly number[]): string {
-  return convGradientSettings.inputGradient === 'im2col-gemm'
+  return e.lowering.conv.inputGradient === 'im2col-gemm'
     ? convInputGradIm2col(e, dY, w, geo, xShape, yShape)
     : convInputGradTransposed(e, dY, w, geo, xShape.slice(2), yShape.slice(2));
 }
@@ -50,10 +50,10 @@ function convInputGradTransposed(e: Emitter, dY: string, w: string, geo: ConvGeo
 
 /**
  * Gradient of `Y = Conv(X, W)` with respect to W, shape [M, C/g, k...], for X [N, C, in...] and
- * dY [N, M, out...], in the formulation `convGradientSettings.weightGradient` selects.
+ * dY [N, M, out...], in the formulation the graph's lowering selects (`Lowering.conv.weightGradient`).
  */
 export function convWeightGrad(e: Emitter, x: string, dY: string, geo: ConvGeometry, xShape: readonly number[], yShape: readonly number[]): string {
-  switch (convGradientSettings.weightGradient) {
+  switch (e.lowering.conv.weightGradient) {
     case 'per-tap-matmul':
       return convWeightGradPerTap(e, x, dY, geo, xShape, yShape);
     case 'swapped-conv':
@@ -271,7 +271,7 @@ export const convTransposeRule: GradientRule = {
     const grads: InputGradients = {};
     if (ctx.needsGrad(0)) {
       grads[0] =
-        convGradientSettings.inputGradient === 'im2col-gemm'
+        e.lowering.conv.inputGradient === 'im2col-gemm'
           ? convForwardIm2col(e, adj.input, w, undefined, adj.geo, adj.inputShape, xShape)
           : e.op1('Conv', [adj.input, w], {
               kernel_shape: adj.geo.kernel,
