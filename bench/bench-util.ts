@@ -7,7 +7,17 @@ import type { HostTensor } from '../src/runtime/ort-tensor.js';
 import { Random } from '../src/util/random.js';
 import { buildResnet18 } from '../models/resnet18.js';
 
-export type BenchModelName = 'resnet18' | 'transformer';
+export type BenchModelName = 'resnet18' | 'transformer' | 'mobilenet' | 'unet';
+export const BENCH_MODELS: readonly BenchModelName[] = ['resnet18', 'transformer', 'mobilenet', 'unet'];
+
+/**
+ * The PyTorch exports of bench/bench_models.py: the image size, and per task the output's shape
+ * per sample and for cross-entropy tasks the class axis (the target drops it).
+ */
+const EXPORTED: Record<'mobilenet' | 'unet', { image: number[]; outputs: Record<string, { dims: number[]; classes?: boolean }> }> = {
+  mobilenet: { image: [3, 64, 64], outputs: { cls: { dims: [10], classes: true }, box: { dims: [4] } } },
+  unet: { image: [3, 32, 32], outputs: { seg: { dims: [5, 32, 32], classes: true }, depth: { dims: [1, 32, 32] } } },
+};
 
 export interface BenchModel {
   model: Model;
@@ -39,6 +49,35 @@ export function benchModel(name: BenchModelName, batch: number, taskCount = 2): 
       input: { dtype: 'float32', dims: [batch, 1, 36, 36], data: rng.fillNormal(new Float32Array(batch * 36 * 36)) },
     };
     for (const t of tasks) feeds[t.target] = { dtype: 'int64', dims: [batch], data: int64s(batch, 10, rng) };
+    return { model, tasks, feeds };
+  }
+  if (name === 'mobilenet' || name === 'unet') {
+    const path = `bench/models/${name}_op17.onnx`;
+    if (!existsSync(path)) throw new Error(`${path} is missing: export it with \`/usr/bin/python3 bench/bench_models.py\``);
+    const model = loadModel(path);
+    const tasks = readTaskSpecFile(`bench/models/${name}.tasks.json`);
+    const image = [batch, ...EXPORTED[name].image];
+    const feeds: Record<string, HostTensor> = {
+      image: { dtype: 'float32', dims: image, data: rng.fillNormal(new Float32Array(image.reduce((a, v) => a * v, 1))) },
+    };
+    for (const task of tasks) {
+      const out = EXPORTED[name].outputs[task.output]!;
+      if (out.classes) {
+        const dims = [batch, ...out.dims.slice(1)];
+        feeds[task.target] = {
+          dtype: 'int64',
+          dims,
+          data: int64s(
+            dims.reduce((a, v) => a * v, 1),
+            out.dims[0]!,
+            rng,
+          ),
+        };
+      } else {
+        const dims = [batch, ...out.dims];
+        feeds[task.target] = { dtype: 'float32', dims, data: rng.fillNormal(new Float32Array(dims.reduce((a, v) => a * v, 1))) };
+      }
+    }
     return { model, tasks, feeds };
   }
   const path = `models/${name}_op17.onnx`;

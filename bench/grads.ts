@@ -4,8 +4,12 @@
  * against the PyTorch peer (bench/torch_peer.py) doing the same work, each configuration in
  * fresh processes so that peak RSS is the configuration's own.
  *
- * Usage: npx tsx bench/grads.ts [--device cpu|cuda] [--batches 32,128] [--tasks T (resnet18 heads)] [--steps K] [--threads N] [--only resnet18|transformer] [--no-train] [--no-torch]
+ * Usage: npx tsx bench/grads.ts [--device cpu|cuda] [--batches 32,128] [--tasks T (resnet18 heads)] [--steps K] [--threads N]
+ *          [--models resnet18,transformer,mobilenet,unet (default the first two; --only M = one)] [--no-train] [--no-torch]
  *          [--baseline DIR] [--json FILE]
+ * mobilenet and unet are PyTorch exports: `/usr/bin/python3 bench/bench_models.py` writes them.
+ * With the PyTorch peer, each row also gives the work's rate in GFLOP/s and as a share of the
+ * machine's float32 GEMM rate measured in the same run (the practical peak), for both sides.
  * --baseline DIR also times another checkout of recon-onnx (e.g. `git archive HEAD | tar -x -C DIR`
  * with node_modules, models/*.onnx and this bench/ folder copied in) for a before/after column.
  * (internally: npx tsx bench/grads.ts --worker grads|train MODEL BATCH)
@@ -17,7 +21,9 @@ import { runScan, type ScanConfig } from '../src/conflict/scan.js';
 import type { UpdateMode } from '../src/conflict/graph-update.js';
 import type { SearchMethod } from '../src/report/schema.js';
 import { makeDataset } from '../src/data/dataset.js';
-import { benchLowering, benchModel, benchSessionOptions, median, type BenchModelName } from './bench-util.js';
+import { benchLowering, benchModel, benchSessionOptions, BENCH_MODELS, median, type BenchModelName } from './bench-util.js';
+import { inferShapes } from '../src/analysis/shapes.js';
+import { countMacs } from '../src/rewrite/cost.js';
 
 interface Measurement {
   ms_median: number;
@@ -114,14 +120,14 @@ if (args[0] === '--worker') {
   process.exit(0);
 }
 
-function lastJsonLine(out: string): Measurement {
+function lastJsonLine<T = Measurement>(out: string): T {
   const line = out
     .trim()
     .split('\n')
     .filter((l) => l.startsWith('{'))
     .pop();
   if (!line) throw new Error(`no result in:\n${out}`);
-  return JSON.parse(line) as Measurement;
+  return JSON.parse(line) as T;
 }
 
 function ours(kind: 'grads' | 'train', name: string, batch: number, root?: string): Measurement {
@@ -154,6 +160,35 @@ function ours(kind: 'grads' | 'train', name: string, batch: number, root?: strin
   return lastJsonLine(r.stdout);
 }
 
+/** Forward multiply-adds per sample (Conv, ConvTranspose, Gemm, MatMul, … as `recon` counts them). */
+async function macsPerSample(name: BenchModelName): Promise<number> {
+  const { model, feeds } = benchModel(name, 1, taskCount);
+  const shapes = await inferShapes(model, { feeds });
+  return countMacs(model.graph, new Map([...shapes.values].map(([k, v]) => [k, v.dims])));
+}
+
+/**
+ * FLOPs of one step's work, estimated the usual way: a forward pass costs 2·MACs per sample, and
+ * each task's backward pass twice that (input and weight gradients). The Grams, the losses and
+ * the update are left out (a few percent at most here).
+ */
+function workFlops(macs: number, batch: number): number {
+  return 2 * macs * batch * (1 + 2 * taskCount);
+}
+
+/** The PyTorch peer's float32 GEMM rate on this machine and thread count (GFLOP/s). */
+function gemmPeak(): number {
+  const r = spawnSync(
+    python,
+    ['bench/torch_peer.py', 'gemm', device === 'cuda' ? '8192' : '2048', '--threads', String(threads), '--steps', '5', '--device', device],
+    {
+      encoding: 'utf8',
+    },
+  );
+  if (r.status !== 0) throw new Error(`torch peer gemm failed:\n${r.stderr}`);
+  return lastJsonLine<{ gflops: number }>(r.stdout).gflops;
+}
+
 function torch(kind: 'grads' | 'train', name: string, batch: number): Measurement {
   const extra = kind === 'train' ? ['--train'] : [];
   const r = spawnSync(
@@ -180,11 +215,10 @@ function torch(kind: 'grads' | 'train', name: string, batch: number): Measuremen
   return lastJsonLine(r.stdout);
 }
 
-const only = flag('--only');
+const models = (flag('--models') ?? flag('--only') ?? 'resnet18,transformer').split(',') as BenchModelName[];
+for (const m of models) if (!BENCH_MODELS.includes(m)) throw new Error(`unknown bench model "${m}" (${BENCH_MODELS.join(', ')})`);
 const batches = (flag('--batches') ?? '32,128').split(',').map(Number);
-const configs: [BenchModelName, number][] = (['resnet18', 'transformer'] as BenchModelName[])
-  .filter((m) => !only || m === only)
-  .flatMap((m) => batches.map((b): [BenchModelName, number] => [m, b]));
+const configs: [BenchModelName, number][] = models.flatMap((m) => batches.map((b): [BenchModelName, number] => [m, b]));
 const kinds: ('grads' | 'train')[] = args.includes('--no-train') ? ['grads'] : ['grads', 'train'];
 const withTorch = !args.includes('--no-torch');
 
@@ -195,24 +229,40 @@ interface Row {
   ours: Measurement;
   baseline?: Measurement;
   torch?: Measurement;
+  /** Estimated FLOPs of the step's work (`workFlops`). */
+  flops: number;
 }
 const baselineDir = flag('--baseline');
 const rows: Row[] = [];
 const fmt = (v: number, digits = 1): string => v.toFixed(digits);
+const macs = new Map<BenchModelName, number>();
+for (const m of models) macs.set(m, await macsPerSample(m));
+const peak = withTorch ? gemmPeak() : undefined;
 console.log(`device ${device}, tasks ${taskCount}, threads ${threads}, ${steps} timed steps after ${WARMUP} warm-up, medians (ms); peak RSS (MB)`);
+console.log(`forward MACs per sample: ${models.map((m) => `${m} ${fmt(macs.get(m)! / 1e6)} M`).join(', ')}`);
+if (peak !== undefined) console.log(`float32 GEMM rate of this machine (PyTorch, ${threads} threads): ${fmt(peak, 0)} GFLOP/s = 100 % below`);
 const before = baselineDir ? ' before ms |' : '';
-console.log(`| work | model | batch |${before} ours ms | PyTorch ms | ours/PyTorch | ours RSS | PyTorch RSS |`);
-console.log(`|---|---|---:|${baselineDir ? '---:|' : ''}---:|---:|---:|---:|---:|`);
+const rate = (ms: number, flops: number): string => {
+  const gflops = flops / ms / 1e6;
+  return `${fmt(gflops, 0)}${peak ? ` (${fmt((100 * gflops) / peak, 0)} %)` : ''}`;
+};
+console.log(`| work | model | batch |${before} ours ms | PyTorch ms | ours/PyTorch | ours RSS | PyTorch RSS | ours GFLOP/s | PyTorch GFLOP/s |`);
+console.log(`|---|---|---:|${baselineDir ? '---:|' : ''}---:|---:|---:|---:|---:|---:|---:|`);
 for (const kind of kinds) {
   for (const [name, batch] of configs) {
     const b = baselineDir ? ours(kind, name, batch, baselineDir) : undefined;
     const o = ours(kind, name, batch);
     const t = withTorch ? torch(kind, name, batch) : undefined;
-    rows.push({ kind, model: name, batch, ours: o, ...(b ? { baseline: b } : {}), ...(t ? { torch: t } : {}) });
+    const flops = workFlops(macs.get(name)!, batch);
+    rows.push({ kind, model: name, batch, ours: o, flops, ...(b ? { baseline: b } : {}), ...(t ? { torch: t } : {}) });
     console.log(
-      `| ${kind} | ${name} | ${batch} |${b ? ` ${fmt(b.ms_median)} |` : ''} ${fmt(o.ms_median)} | ${t ? fmt(t.ms_median) : '–'} | ${t ? fmt(o.ms_median / t.ms_median, 2) : '–'} | ${fmt(o.peak_rss_mb, 0)} | ${t ? fmt(t.peak_rss_mb, 0) : '–'} |`,
+      `| ${kind} | ${name} | ${batch} |${b ? ` ${fmt(b.ms_median)} |` : ''} ${fmt(o.ms_median)} | ${t ? fmt(t.ms_median) : '–'} | ${t ? fmt(o.ms_median / t.ms_median, 2) : '–'} | ${fmt(o.peak_rss_mb, 0)} | ${t ? fmt(t.peak_rss_mb, 0) : '–'} | ${rate(o.ms_median, flops)} | ${t ? rate(t.ms_median, flops) : '–'} |`,
     );
   }
 }
 const json = flag('--json');
-if (json) writeFileSync(json, `${JSON.stringify(rows, null, 2)}\n`);
+if (json)
+  writeFileSync(
+    json,
+    `${JSON.stringify({ device, threads, taskCount, gemmPeakGflops: peak ?? null, macsPerSample: Object.fromEntries(macs), rows }, null, 2)}\n`,
+  );

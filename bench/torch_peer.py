@@ -6,15 +6,23 @@ task-gradient Gram matrix (weight and bias concatenated). With --train, one trai
 Recon scan on top: every parameter's per-task gradients (task heads included), combined with equal
 weights (their sum, 'ew'), and an SGD step (lr 0.01, no momentum). Prints one JSON line.
 Usage: torch_peer.py MODEL BATCH [--threads N] [--steps K] [--device cpu|cuda] [--bn train|eval] [--train] [--tasks T]
+       torch_peer.py gemm SIZE [--threads N] [--device cpu|cuda]   (the machine's float32 GEMM rate, GFLOP/s)
+MODEL: resnet18, transformer, or one of bench/bench_models.py (mobilenet, unet).
 """
 import argparse
 import json
 import resource
 import time
 
+import os
+import sys
+
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import bench_models  # noqa: E402
 
 
 class BasicBlock(nn.Module):
@@ -81,6 +89,13 @@ class Transformer(nn.Module):
     def shared(self):
         return [(n, p) for n, p in self.named_parameters() if not n.startswith(('cls', 'reg'))]
 
+
+def shared_parameters(model):
+    """The trunk's parameters: everything but the task heads."""
+    if hasattr(model, 'shared'):
+        return model.shared()
+    return [(n, p) for n, p in model.named_parameters() if n.split('.')[0] not in model.heads]
+
     def forward(self, tokens):
         x = self.embed(tokens) + self.pos_embed
         n, l, w = x.shape
@@ -138,9 +153,25 @@ def step(model, batch, targets, losses, groups):
     return [float(l) for l in task_losses], torch.stack(grams).cpu()
 
 
+def gemm_rate(size, device, steps):
+    """float32 GEMM of two SIZE×SIZE matrices, best of `steps`: the practical FLOP peak."""
+    a = torch.randn(size, size, device=device)
+    b = torch.randn(size, size, device=device)
+    best = float('inf')
+    for _ in range(steps + 2):
+        if device.type == 'cuda':
+            torch.cuda.synchronize()
+        t = time.perf_counter()
+        a @ b
+        if device.type == 'cuda':
+            torch.cuda.synchronize()
+        best = min(best, time.perf_counter() - t)
+    return 2 * size ** 3 / best / 1e9
+
+
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument('model', choices=['resnet18', 'transformer'])
+    ap.add_argument('model', choices=['resnet18', 'transformer', 'gemm', *bench_models.MODELS])
     ap.add_argument('batch', type=int)
     ap.add_argument('--threads', type=int, default=2)
     ap.add_argument('--steps', type=int, default=5)
@@ -152,7 +183,17 @@ def main():
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     dev = torch.device(args.device)
-    if args.model == 'resnet18':
+    if args.model == 'gemm':
+        print(json.dumps({'peer': 'pytorch', 'torch': torch.__version__, 'device': args.device, 'threads': args.threads,
+                          'gemm_size': args.batch, 'gflops': gemm_rate(args.batch, dev, args.steps)}))
+        return
+    if args.model in bench_models.MODELS:
+        model = bench_models.MODELS[args.model]().to(dev)
+        batch = torch.randn(args.batch, *bench_models.IMAGES[args.model], device=dev)
+        with torch.no_grad():
+            targets = bench_models.targets(args.model, model(batch))
+        losses = bench_models.loss_fns(args.model)
+    elif args.model == 'resnet18':
         model = MnistResNet(args.tasks).to(dev)
         batch = torch.randn(args.batch, 1, 36, 36, device=dev)
         targets = [torch.randint(0, 10, (args.batch,), device=dev) for _ in range(args.tasks)]
@@ -163,7 +204,7 @@ def main():
         targets = [torch.randint(0, 4, (args.batch,), device=dev), torch.randn(args.batch, 1, device=dev)]
         losses = [F.cross_entropy, F.mse_loss]
     model.train(args.bn == 'train')
-    groups = layer_groups(model.shared())
+    groups = layer_groups(shared_parameters(model))
     if args.train:
         optimizer = torch.optim.SGD(model.parameters(), lr=0.01)
         run = lambda: train_step(model, batch, targets, losses, groups, optimizer)
