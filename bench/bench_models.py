@@ -18,7 +18,6 @@ import warnings
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from torchvision.models import mobilenet_v2
 
 IMAGES = {'mobilenet': (3, 64, 64), 'unet': (3, 32, 32)}
 
@@ -32,6 +31,8 @@ class MobileNetBench(nn.Module):
 
     def __init__(self):
         super().__init__()
+        from torchvision.models import mobilenet_v2  # here: the U-Net and the other peers work without torchvision
+
         self.features = mobilenet_v2(width_mult=0.5).features
         c = self.features[-1].out_channels
         self.cls = nn.Linear(c, 10)

@@ -20,6 +20,7 @@ import { loadModel } from '../src/onnx/index.js';
 import { createGradientSession, type GradientStep } from '../src/conflict/gradient-session.js';
 import type { HostTensor } from '../src/runtime/ort-tensor.js';
 import { forecastGradientGraph, syntheticBatch } from '../src/autodiff/gradient-placement.js';
+import { benchLowering } from './bench-util.js';
 
 /**
  * Tolerances. The two providers sum in different orders (cuDNN and cuBLAS pick their own
@@ -87,7 +88,8 @@ async function worker(modelPath: string, tasksPath: string, batchPath?: string):
   const cpu = createGradientSession(model, tasks, { device: 'cpu', batchNorm: 'train' });
   // --dry-run (no GPU): the plumbing only, both sides on the CPU provider.
   const device = process.env['RECON_CUDA_CHECK_DRY'] === '1' ? 'cpu' : 'cuda';
-  const cuda = createGradientSession(model, tasks, { device, batchNorm: 'train', logSeverityLevel: 0 });
+  // RECON_BENCH_DW / RECON_BENCH_DX: check another convolution formulation on the GPU.
+  const cuda = createGradientSession(model, tasks, { device, batchNorm: 'train', logSeverityLevel: 0, lowering: benchLowering() });
   const a = await timedRun(() => cpu.run(feeds));
   const b = await timedRun(() => cuda.run(feeds));
   const t = tasks.length;

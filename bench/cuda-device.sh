@@ -8,6 +8,9 @@
 #   bash bench/cuda-device.sh stage      # only unpack what was carried (the machine keeps /tmp while warm)
 #   bash bench/cuda-device.sh exec 'CMD' # set up, then run CMD (e.g. one model with NVIDIA_TF32_OVERRIDE=0)
 #   bash bench/cuda-device.sh update     # set up, then only the training step's host vs in-graph update A/B
+#   bash bench/cuda-device.sh conv       # set up, then the convolution lowering A/B (im2col vs cuDNN's forms),
+#                                        # CPU vs CUDA with the cuDNN forms, and MobileNet/U-Net against PyTorch
+#                                        # (carry bench/models, written by bench/bench_models.py)
 set -u
 OUT=${OUT:-/tmp/recon-cuda-out}
 ST=/tmp/recon-stage
@@ -65,6 +68,38 @@ update_ab() {
 if [ "${1:-}" = update ]; then
   "$NODE" dist/models/build.js >/dev/null
   update_ab
+  exit 0
+fi
+
+# Convolution lowering on CUDA: the im2col + GEMM forms (tuned for onnxruntime's CPU kernels) vs
+# cuDNN's own (ConvTranspose for dX, a batch/channel-swapped Conv for dW), then the same CPU-vs-CUDA
+# check with the cuDNN forms, then the bench models against PyTorch.
+conv_ab() {
+  say "conv lowering on CUDA: im2col vs cuDNN forms (batch 256)"
+  for m in resnet18 mobilenet unet; do
+    for k in grads train; do
+      for v in im2col cudnn; do
+        if [ $v = cudnn ]; then export RECON_BENCH_DW=swapped-conv RECON_BENCH_DX=conv-transpose; else unset RECON_BENCH_DW RECON_BENCH_DX; fi
+        timeout 60 "$NODE" dist/bench/grads.js --worker $k $m 256 --steps 6 --threads 16 --device cuda 2>&1 | tail -1 | sed "s/^/$m $k $v /"
+      done
+    done
+  done | tee "$OUT/conv-ab.txt"
+  unset RECON_BENCH_DW RECON_BENCH_DX
+  say "CPU vs CUDA with the cuDNN forms"
+  C=test/fixtures/corpus
+  RECON_BENCH_DW=swapped-conv RECON_BENCH_DX=conv-transpose timeout 120 "$NODE" dist/bench/cuda-check.js --json "$OUT/cuda-check-cudnn.json" \
+    models/resnet18_op17.onnx:models/resnet18.tasks.json models/cnn_trainbn_op17.onnx:models/cnn_trainbn.tasks.json \
+    $C/unet/unet_op17_train_nofold.onnx:$C/unet/unet.tasks.json:$C/unet/batch.npz \
+    $C/mobilenetv2/mobilenetv2_op17_train_nofold.onnx:$C/mobilenetv2/mobilenetv2.tasks.json:$C/mobilenetv2/batch.npz 2>&1 | tee "$OUT/cuda-check-cudnn.txt"
+  say "bench models against PyTorch on CUDA"
+  for m in mobilenet unet; do
+    RECON_BENCH_PYTHON=$PY timeout 100 "$NODE" dist/bench/grads.js --device cuda --models $m --batches 256 --threads 16 --steps 8 --json "$OUT/bench-$m.json" 2>&1 | tee -a "$OUT/bench-models.txt"
+  done
+}
+if [ "${1:-}" = conv ]; then
+  "$NODE" dist/models/build.js >/dev/null
+  conv_ab
+  say "done"
   exit 0
 fi
 

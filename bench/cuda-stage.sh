@@ -14,9 +14,12 @@ PKG=com.github.asus4.onnxruntime.linux-x64-gpu@0.4.9
 WORK=${WORK:-/tmp/recon-cuda-stage}
 mkdir -p "$WORK" .gpu/a .gpu/b
 grep -qx '/.gpu/' .git/info/exclude 2>/dev/null || echo '/.gpu/' >>.git/info/exclude
-[ -f "$WORK/package/Plugins/Linux/x64/libonnxruntime_providers_cuda.so" ] || (cd "$WORK" && npm pack "$PKG" --silent && tar -xzf ./*.tgz)
+# The provider package (hundreds of MB), its zeroing and the xz take minutes: done once (delete
+# .gpu/a/cuda.sm90.so.xz to redo them).
+staged() { [ -f .gpu/a/cuda.sm90.so.xz ] && [ -f .gpu/a/libonnxruntime_providers_shared.so ]; }
+staged || [ -f "$WORK/package/Plugins/Linux/x64/libonnxruntime_providers_cuda.so" ] || (cd "$WORK" && npm pack "$PKG" --silent && tar -xzf ./*.tgz)
 SRC="$WORK/package/Plugins/Linux/x64"
-python3 - "$SRC/libonnxruntime_providers_cuda.so" "$WORK/providers_cuda.sm$ARCH.so" "$ARCH" <<'EOF'
+staged || python3 - "$SRC/libonnxruntime_providers_cuda.so" "$WORK/providers_cuda.sm$ARCH.so" "$ARCH" <<'EOF'
 import struct, sys
 src, dst, keep = sys.argv[1], sys.argv[2], int(sys.argv[3])
 b = bytearray(open(src, 'rb').read())
@@ -47,8 +50,10 @@ while p < end:
 open(dst, 'wb').write(b)
 print(f'sm_{keep}: kept {kept / 1e6:.1f} MB of device code, zeroed {zeroed / 1e6:.1f} MB')
 EOF
-xz -T0 -9e -c "$WORK/providers_cuda.sm$ARCH.so" >.gpu/a/cuda.sm90.so.xz
-cp "$SRC/libonnxruntime_providers_shared.so" .gpu/a/
+staged || {
+  xz -T0 -9e -c "$WORK/providers_cuda.sm$ARCH.so" >.gpu/a/cuda.sm90.so.xz
+  cp "$SRC/libonnxruntime_providers_shared.so" .gpu/a/
+}
 BIN=node_modules/onnxruntime-node/bin/napi-v6/linux/x64
 xz -T0 -6 -c "$BIN/libonnxruntime.so.1" >.gpu/a/libonnxruntime.so.1.xz
 cp "$BIN/onnxruntime_binding.node" .gpu/a/
