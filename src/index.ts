@@ -19,7 +19,7 @@ export { Graph } from './onnx/graph.js';
 export { Node } from './onnx/node.js';
 export { Tensor } from './onnx/tensor.js';
 export { GraphBuilder, float, floats } from './onnx/builder.js';
-export { ReconError, isReconError } from './util/errors.js';
+export { ReconError, InternalError, isReconError } from './util/errors.js';
 export { VERSION } from './util/version.js';
 export type { DType } from './onnx/dtype.js';
 

@@ -50,6 +50,17 @@ describe('architecture', () => {
     expect(upwardImports(files)).toEqual([]);
   });
 
+  it('src/ throws ReconError (bad input) or InternalError (a bug), never a plain Error', () => {
+    // The CLI prints a ReconError as one line and anything else as an internal error, so every
+    // throw must say which it is.
+    const plain = sources('src').flatMap((path) =>
+      readFileSync(path, 'utf8')
+        .split('\n')
+        .flatMap((line, i) => (/\b(?:new\s+Error|throw\s+Error)\s*\(/.test(line) ? [`${path}:${i + 1}`] : [])),
+    );
+    expect(plain).toEqual([]);
+  });
+
   it('the check sees static, side-effect and dynamic imports that go upwards', () => {
     const files = [
       { path: 'src/onnx/a.ts', text: "import { x } from '../util/errors.js';\nimport type { Y } from '../conflict/scan.js';" },

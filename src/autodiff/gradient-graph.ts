@@ -134,7 +134,8 @@ export async function buildGradientGraph(source: Model, options: GradientGraphOp
   // Trainable gradients are needed when returned or updated in the graph; a two-phase first run
   // needs only the Gram parameters' (the heads' backward is skipped).
   const wrt = [...new Set([...options.gramParams, ...(exportTrainable || options.update ? trainable : [])])];
-  if (options.update) for (const p of options.update.rowOf.keys()) if (!trainable.has(p)) throw new Error(`in-graph update of "${p}", which is not trainable`);
+  if (options.update)
+    for (const p of options.update.rowOf.keys()) if (!trainable.has(p)) throw new ReconError(`in-graph update of "${p}", which is not trainable`);
   const { grads, emitter } = buildGradients(model, options.registry, {
     losses,
     wrt,

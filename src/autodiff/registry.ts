@@ -1,4 +1,5 @@
 import type { GradientRule } from './types.js';
+import { ReconError } from '../util/errors.js';
 
 /** Op type → rule. Filled by `register-all.ts`; a second rule for one op type is a bug. */
 export class GradientRegistry {
@@ -6,7 +7,7 @@ export class GradientRegistry {
 
   register(rule: GradientRule): void {
     for (const op of rule.opTypes) {
-      if (this.rules.has(op)) throw new Error(`gradient rule for ${op} registered twice`);
+      if (this.rules.has(op)) throw new ReconError(`gradient rule for ${op} registered twice`);
       this.rules.set(op, rule);
     }
   }

@@ -1,6 +1,6 @@
 import type { Model } from '../onnx/model.js';
 import type { Node } from '../onnx/node.js';
-import { ReconError } from '../util/errors.js';
+import { ReconError, InternalError } from '../util/errors.js';
 import { isFloatDType, type DType } from '../onnx/dtype.js';
 import type { ShapeInfo } from '../analysis/shapes.js';
 import { Emitter } from './emitter.js';
@@ -90,7 +90,7 @@ export function buildGradients(model: Model, registry: GradientRegistry, spec: G
         dtype: (v) => {
           // Guessing float32 would emit constants of the wrong type into float64 graphs.
           const d = spec.shapes.values.get(v)?.dtype ?? gradTypes.get(v);
-          if (d === undefined) throw new Error(`no element type is known for "${v}" while differentiating ${node.label}`);
+          if (d === undefined) throw new InternalError(`no element type is known for "${v}" while differentiating ${node.label}`);
           return d;
         },
         constant: (v) => spec.shapes.constants.get(v),
@@ -120,7 +120,7 @@ export function buildGradients(model: Model, registry: GradientRegistry, spec: G
 
 function shapeOf(shapes: ShapeInfo, value: string, node: Node): number[] {
   const s = shapes.values.get(value);
-  if (!s) throw new Error(`no static shape for "${value}" (node ${node.label})`);
+  if (!s) throw new InternalError(`no static shape for "${value}" (node ${node.label})`);
   return s.dims;
 }
 

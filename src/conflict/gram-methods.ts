@@ -11,6 +11,7 @@ import type { Random } from '../util/random.js';
 import { mgdaSimplexWeights } from './methods.js';
 import { FLOAT32_EPS, nonNegativeQp, smallestSingularValue, solveLinear, symmetricEigen, symmetricPinvTimes } from './linalg.js';
 import { gramForm, gramTimes } from './simplex.js';
+import { ReconError } from '../util/errors.js';
 
 const diagonal = (G: Float64Array, T: number): Float64Array => Float64Array.from({ length: T }, (_, i) => G[i * T + i]!);
 const norms = (G: Float64Array, T: number): Float64Array => diagonal(G, T).map((x) => Math.sqrt(Math.max(x, 0)));
@@ -285,7 +286,7 @@ export function gradvacStep(
   rng: Pick<Random, 'permutation'>,
 ): Float64Array[] {
   const K = groupGrams.length;
-  if (targets.length !== T * T * K) throw new Error(`GradVac state has ${targets.length} targets, expected ${T * T * K}`);
+  if (targets.length !== T * T * K) throw new ReconError(`GradVac state has ${targets.length} targets, expected ${T * T * K}`);
   const rows = groupGrams.map(() => Array.from({ length: T }, (_, i) => Float64Array.from({ length: T }, (_, m) => (m === i ? 1 : 0))));
   for (let i = 0; i < T; i++) {
     const others: number[] = [];

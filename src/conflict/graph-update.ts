@@ -15,7 +15,7 @@
  *   then the `graph` run (P + S each way): twice the forward and backward FLOPs, for methods
  *   whose weights need this step's Grams or losses.
  */
-import { ReconError } from '../util/errors.js';
+import { ReconError, InternalError } from '../util/errors.js';
 import type { HostTensor } from '../data/host-tensor.js';
 import type { InGraphUpdate, UpdateGraphIO } from '../autodiff/update-graph.js';
 import { updateScalars } from '../autodiff/update-graph.js';
@@ -111,7 +111,7 @@ export class GraphUpdateState {
       feeds[input] = { dtype: 'float32', dims: dims.slice(), data: s };
     }
     if (io.weights) {
-      if (!weights) throw new Error('the update graph needs combination weights');
+      if (!weights) throw new InternalError('the update graph needs combination weights');
       feeds[io.weights] = { dtype: 'float32', dims: [weights.length], data: weights };
     }
     feeds[io.scalars] = { dtype: 'float32', dims: [2], data: updateScalars(this.spec.optimizer, lr, this.steps + 1) };

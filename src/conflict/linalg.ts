@@ -3,6 +3,7 @@
  * the Gram-based multi-task methods. Row-major Float64Array throughout; everything is O(T³) and
  * deterministic, so a resumed scan reproduces an uninterrupted one bit for bit.
  */
+import { InternalError } from '../util/errors.js';
 
 /** Machine epsilon of float32, which the Aligned-MTL reference uses for its rank tolerance. */
 export const FLOAT32_EPS = 2 ** -23;
@@ -22,7 +23,7 @@ export interface SymmetricEigen {
  */
 export function symmetricEigen(matrix: ArrayLike<number>, n: number): SymmetricEigen {
   const a = Float64Array.from(matrix as ArrayLike<number>);
-  if (a.length !== n * n) throw new Error(`matrix has ${a.length} entries, expected ${n}×${n}`);
+  if (a.length !== n * n) throw new InternalError(`matrix has ${a.length} entries, expected ${n}×${n}`);
   const v = new Float64Array(n * n);
   for (let i = 0; i < n; i++) v[i * n + i] = 1;
   for (let sweep = 0; sweep < 100; sweep++) {

@@ -16,7 +16,7 @@
  *   DualProj) are multiplied by T, Recon's n_tasks convention ("to match the sum loss"); the
  *   others keep the scale of their reference implementation.
  */
-import { ReconError } from '../util/errors.js';
+import { ReconError, InternalError } from '../util/errors.js';
 import type { Random } from '../util/random.js';
 import type { SearchMethod } from '../report/schema.js';
 import { cagradSolution, combinationWeights, DEFAULT_CAGRAD_ALPHA } from './methods.js';
@@ -135,7 +135,7 @@ function softmax(x: ArrayLike<number>): Float64Array {
 }
 
 function checkLosses(method: string, losses: ArrayLike<number>, T: number, positive: boolean): void {
-  if (losses.length !== T) throw new Error(`${method}: ${losses.length} losses for ${T} tasks`);
+  if (losses.length !== T) throw new InternalError(`${method}: ${losses.length} losses for ${T} tasks`);
   for (let i = 0; i < T; i++) {
     const l = losses[i]!;
     if (!Number.isFinite(l) || (positive && !(l > 0)))
@@ -445,7 +445,7 @@ function specs(): MethodSpec[] {
             checkLosses('gradnorm', losses, T, true);
             if (!initial) initial = Float64Array.from(losses);
             const G = groupGrams[layer];
-            if (!G) throw new Error('gradnorm needs the Gram of its layer');
+            if (!G) throw new InternalError('gradnorm needs the Gram of its layer');
             // ‖∇_W w_i·L_i‖ = w_i·‖g_i^W‖ from the layer Gram's diagonal.
             const n = Float64Array.from({ length: T }, (_, i) => Math.sqrt(Math.max(G[i * T + i]!, 0)));
             const Gw = Float64Array.from({ length: T }, (_, i) => w[i]! * n[i]!);
@@ -675,7 +675,7 @@ function specs(): MethodSpec[] {
           options,
           step({ gram, groupGrams, rng }) {
             const grams = whole ? [symmetricGram(gram, T)] : groupGrams.map((g) => symmetricGram(g, T));
-            if (grams.length !== K) throw new Error(`gradvac: ${grams.length} layer Grams for ${K} groups`);
+            if (grams.length !== K) throw new InternalError(`gradvac: ${grams.length} layer Grams for ${K} groups`);
             const perGroup = gradvacStep(grams, T, targets, beta, rng);
             return whole ? { shared: perGroup[0]!, taskSpecific: ones(T) } : { shared: ones(T), perGroup, taskSpecific: ones(T) };
           },
@@ -731,10 +731,10 @@ function specs(): MethodSpec[] {
 /** For Gram methods that draw nothing. */
 const NO_RANDOM: MethodRandom = {
   permutation: () => {
-    throw new Error('this method draws no permutation');
+    throw new InternalError('this method draws no permutation');
   },
   normal: () => {
-    throw new Error('this method draws no random number');
+    throw new InternalError('this method draws no random number');
   },
 };
 
@@ -805,7 +805,7 @@ export function resolveMethodOptions(name: MethodName, given: MethodOptionValues
 }
 
 export function createMethod(name: MethodName, ctx: MethodContext, options: MethodOptionValues = {}): MethodInstance {
-  if (!Number.isInteger(ctx.tasks) || ctx.tasks < 1) throw new Error(`task count must be a positive integer, got ${ctx.tasks}`);
+  if (!Number.isInteger(ctx.tasks) || ctx.tasks < 1) throw new ReconError(`task count must be a positive integer, got ${ctx.tasks}`);
   return methodSpec(name).create(ctx, resolveMethodOptions(name, options));
 }
 

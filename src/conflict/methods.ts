@@ -27,6 +27,7 @@ import {
   type SimplexObjective,
   type SimplexSolveResult,
 } from './simplex.js';
+import { InternalError, ReconError } from '../util/errors.js';
 
 export type CombinationMethod = 'ew' | 'pcgrad' | 'cagrad' | 'mgda';
 export const COMBINATION_METHODS: readonly CombinationMethod[] = ['ew', 'pcgrad', 'cagrad', 'mgda'];
@@ -78,7 +79,7 @@ export function combinationWeights(method: CombinationMethod, gram: ArrayLike<nu
       return cagradSolution(G, T, options.cagradAlpha ?? DEFAULT_CAGRAD_ALPHA).coefficients;
     default: {
       const never: never = method;
-      throw new Error(`unknown combination method ${String(never)}`);
+      throw new InternalError(`unknown combination method ${String(never)}`);
     }
   }
 }
@@ -199,7 +200,7 @@ export interface CagradSolution {
  * with a bisection line search stops at a duality gap ≤ 1e-12·max|G_ij|.
  */
 export function cagradSolution(gram: ArrayLike<number>, T: number, alpha: number = DEFAULT_CAGRAD_ALPHA): CagradSolution {
-  if (!(alpha >= 0) || !Number.isFinite(alpha)) throw new Error(`CAGrad alpha must be a finite non-negative number, got ${alpha}`);
+  if (!(alpha >= 0) || !Number.isFinite(alpha)) throw new ReconError(`CAGrad alpha must be a finite non-negative number, got ${alpha}`);
   const G = symmetricGram(gram, T);
   const b = new Float64Array(T).fill(1 / T);
   const Gb = gramTimes(G, b, T);
@@ -263,11 +264,11 @@ function dot(a: ArrayLike<number>, b: ArrayLike<number>): number {
  * stored as float32 like the gradients it replaces.
  */
 export function combineVectors(weights: ArrayLike<number>, vectors: readonly ArrayLike<number>[], out?: Float32Array): Float32Array {
-  if (vectors.length !== weights.length) throw new Error(`${weights.length} weights for ${vectors.length} vectors`);
+  if (vectors.length !== weights.length) throw new ReconError(`${weights.length} weights for ${vectors.length} vectors`);
   const n = vectors[0]?.length ?? 0;
-  for (const v of vectors) if (v.length !== n) throw new Error('vectors to combine differ in length');
+  for (const v of vectors) if (v.length !== n) throw new ReconError('vectors to combine differ in length');
   const result = out ?? new Float32Array(n);
-  if (result.length !== n) throw new Error(`output has length ${result.length}, expected ${n}`);
+  if (result.length !== n) throw new ReconError(`output has length ${result.length}, expected ${n}`);
   for (let k = 0; k < n; k++) {
     let s = 0;
     for (let i = 0; i < vectors.length; i++) s += weights[i]! * vectors[i]![k]!;

@@ -12,6 +12,7 @@
  * Per-parameter state (like torch's `state[p]`): a parameter that gets no gradient in a step is
  * skipped, so Adam keeps one step counter per parameter.
  */
+import { ReconError } from '../util/errors.js';
 
 export type OptimizerKind = 'sgd' | 'adam' | 'none';
 
@@ -97,8 +98,8 @@ export function createOptimizer(config: OptimizerConfig): Optimizer {
   checkNonNegative('momentum', hp.momentum);
   checkNonNegative('weightDecay', hp.weightDecay);
   checkNonNegative('eps', hp.eps);
-  for (const b of hp.betas) if (!(b >= 0 && b < 1)) throw new Error(`Adam betas must lie in [0, 1), got ${hp.betas.join(', ')}`);
-  if (hp.kind !== 'sgd' && hp.kind !== 'adam' && hp.kind !== 'none') throw new Error(`unknown optimizer kind ${String(hp.kind)}`);
+  for (const b of hp.betas) if (!(b >= 0 && b < 1)) throw new ReconError(`Adam betas must lie in [0, 1), got ${hp.betas.join(', ')}`);
+  if (hp.kind !== 'sgd' && hp.kind !== 'adam' && hp.kind !== 'none') throw new ReconError(`unknown optimizer kind ${String(hp.kind)}`);
 
   let steps = new Map<string, number>();
   let buffers = new Map<string, Float32Array>();
@@ -107,7 +108,7 @@ export function createOptimizer(config: OptimizerConfig): Optimizer {
     const key = `${name}:${param}`;
     const existing = buffers.get(key);
     if (existing) {
-      if (existing.length !== n) throw new Error(`optimizer buffer ${key} has ${existing.length} elements, parameter has ${n}`);
+      if (existing.length !== n) throw new ReconError(`optimizer buffer ${key} has ${existing.length} elements, parameter has ${n}`);
       return existing;
     }
     const data = new Float32Array(n);
@@ -187,10 +188,11 @@ export function createOptimizer(config: OptimizerConfig): Optimizer {
       checkNonNegative('lr', lr);
       if (hp.kind === 'none') return;
       for (const [name, { parts, weights }] of grads) {
-        if (parts.length !== weights.length) throw new Error(`gradient for ${name}: ${parts.length} parts but ${weights.length} weights`);
+        if (parts.length !== weights.length) throw new ReconError(`gradient for ${name}: ${parts.length} parts but ${weights.length} weights`);
         const p = params.get(name);
-        if (!p) throw new Error(`gradient for unknown parameter ${name}`);
-        for (const part of parts) if (part.length !== p.length) throw new Error(`gradient for ${name} has ${part.length} elements, parameter has ${p.length}`);
+        if (!p) throw new ReconError(`gradient for unknown parameter ${name}`);
+        for (const part of parts)
+          if (part.length !== p.length) throw new ReconError(`gradient for ${name} has ${part.length} elements, parameter has ${p.length}`);
         const fresh = begin(name);
         if (hp.kind === 'sgd' && hp.momentum === 0 && hp.weightDecay === 0 && parts.length <= 2) {
           plainSgdCombined(p, parts, weights, f32(-lr));
@@ -222,17 +224,17 @@ export function createOptimizer(config: OptimizerConfig): Optimizer {
     load(state) {
       const h = state.header;
       if (h.format !== 'recon-onnx-optimizer' || h.version !== 1)
-        throw new Error(`not a recon-onnx optimizer state (format ${String(h.format)}, version ${String(h.version)})`);
+        throw new ReconError(`not a recon-onnx optimizer state (format ${String(h.format)}, version ${String(h.version)})`);
       const mismatch: string[] = [];
       if (h.kind !== hp.kind) mismatch.push(`kind ${h.kind} ≠ ${hp.kind}`);
       if (h.momentum !== hp.momentum) mismatch.push(`momentum ${h.momentum} ≠ ${hp.momentum}`);
       if (h.weightDecay !== hp.weightDecay) mismatch.push(`weightDecay ${h.weightDecay} ≠ ${hp.weightDecay}`);
       if (h.betas[0] !== hp.betas[0] || h.betas[1] !== hp.betas[1]) mismatch.push(`betas ${h.betas.join(',')} ≠ ${hp.betas.join(',')}`);
       if (h.eps !== hp.eps) mismatch.push(`eps ${h.eps} ≠ ${hp.eps}`);
-      if (mismatch.length) throw new Error(`optimizer state does not match this optimizer: ${mismatch.join('; ')}`);
+      if (mismatch.length) throw new ReconError(`optimizer state does not match this optimizer: ${mismatch.join('; ')}`);
       for (const key of Object.keys(state.buffers)) {
         const sep = key.indexOf(':');
-        if (sep < 0 || !BUFFER_NAMES.includes(key.slice(0, sep) as BufferName)) throw new Error(`unknown optimizer buffer ${key}`);
+        if (sep < 0 || !BUFFER_NAMES.includes(key.slice(0, sep) as BufferName)) throw new ReconError(`unknown optimizer buffer ${key}`);
       }
       steps = new Map(Object.entries(h.steps));
       buffers = new Map(Object.entries(state.buffers).map(([k, b]) => [k, Float32Array.from(b)]));
@@ -284,11 +286,11 @@ function combineInto(out: Float32Array, parts: readonly Float32Array[], weights:
 
 function paramFor(params: Map<string, Float32Array>, name: string, length: number): Float32Array {
   const p = params.get(name);
-  if (!p) throw new Error(`gradient for unknown parameter ${name}`);
-  if (p.length !== length) throw new Error(`gradient for ${name} has ${length} elements, parameter has ${p.length}`);
+  if (!p) throw new ReconError(`gradient for unknown parameter ${name}`);
+  if (p.length !== length) throw new ReconError(`gradient for ${name} has ${length} elements, parameter has ${p.length}`);
   return p;
 }
 
 function checkNonNegative(name: string, v: number): void {
-  if (!(v >= 0) || !Number.isFinite(v)) throw new Error(`optimizer ${name} must be a finite non-negative number, got ${v}`);
+  if (!(v >= 0) || !Number.isFinite(v)) throw new ReconError(`optimizer ${name} must be a finite non-negative number, got ${v}`);
 }

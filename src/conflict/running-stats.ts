@@ -1,6 +1,7 @@
 /**
  * BatchNorm running statistics, updated outside the ONNX graph after each training step.
  */
+import { InternalError, ReconError } from '../util/errors.js';
 
 /** PyTorch's default BatchNorm momentum. */
 export const BATCHNORM_MOMENTUM = 0.1;
@@ -13,8 +14,8 @@ export const BATCHNORM_MOMENTUM = 0.1;
  * `unbiasedVariance`); the normalisation itself uses the biased one.
  */
 export function updateRunningStats(running: Float32Array, batchStat: ArrayLike<number>, momentum: number = BATCHNORM_MOMENTUM): Float32Array {
-  if (running.length !== batchStat.length) throw new Error(`running statistic has ${running.length} channels, batch statistic ${batchStat.length}`);
-  if (!(momentum >= 0 && momentum <= 1)) throw new Error(`BatchNorm momentum must lie in [0, 1], got ${momentum}`);
+  if (running.length !== batchStat.length) throw new InternalError(`running statistic has ${running.length} channels, batch statistic ${batchStat.length}`);
+  if (!(momentum >= 0 && momentum <= 1)) throw new ReconError(`BatchNorm momentum must lie in [0, 1], got ${momentum}`);
   for (let c = 0; c < running.length; c++) running[c] = momentum * batchStat[c]! + (1 - momentum) * running[c]!;
   return running;
 }
@@ -24,7 +25,7 @@ export function updateRunningStats(running: Float32Array, batchStat: ArrayLike<n
  * var·n/(n − 1). Torch divides the summed squares by n − 1 directly; this differs only by rounding.
  */
 export function unbiasedVariance(biased: ArrayLike<number>, count: number): Float32Array {
-  if (!Number.isInteger(count) || count < 2) throw new Error(`unbiased variance needs at least 2 values per channel, got ${count}`);
+  if (!Number.isInteger(count) || count < 2) throw new ReconError(`unbiased variance needs at least 2 values per channel, got ${count}`);
   const out = new Float32Array(biased.length);
   for (let c = 0; c < out.length; c++) out[c] = (biased[c]! * count) / (count - 1);
   return out;

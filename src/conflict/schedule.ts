@@ -1,6 +1,7 @@
 /**
  * Learning-rate schedules used by Recon's training scripts (torch.optim.lr_scheduler.MultiStepLR).
  */
+import { ReconError } from '../util/errors.js';
 
 export interface MultiStepSchedule {
   /** Initial learning rate. */
@@ -21,13 +22,13 @@ export interface MultiStepSchedule {
  * the same doubles torch prints (0.1·0.1·0.1 = 0.00010000000000000002-style rounding included).
  */
 export function learningRateAt(epoch: number, schedule: MultiStepSchedule): number {
-  if (!Number.isInteger(epoch) || epoch < 0) throw new Error(`epoch must be a non-negative integer, got ${epoch}`);
+  if (!Number.isInteger(epoch) || epoch < 0) throw new ReconError(`epoch must be a non-negative integer, got ${epoch}`);
   const gamma = schedule.gamma ?? 0.1;
-  if (!Number.isFinite(schedule.lr) || schedule.lr < 0) throw new Error(`learning rate must be finite and non-negative, got ${schedule.lr}`);
-  if (!Number.isFinite(gamma) || gamma < 0) throw new Error(`gamma must be finite and non-negative, got ${gamma}`);
+  if (!Number.isFinite(schedule.lr) || schedule.lr < 0) throw new ReconError(`learning rate must be finite and non-negative, got ${schedule.lr}`);
+  if (!Number.isFinite(gamma) || gamma < 0) throw new ReconError(`gamma must be finite and non-negative, got ${gamma}`);
   let lr = schedule.lr;
   for (const m of [...schedule.milestones].sort((a, b) => a - b)) {
-    if (!Number.isInteger(m) || m < 0) throw new Error(`milestones must be non-negative integers, got ${m}`);
+    if (!Number.isInteger(m) || m < 0) throw new ReconError(`milestones must be non-negative integers, got ${m}`);
     if (m <= epoch) lr *= gamma;
   }
   return lr;

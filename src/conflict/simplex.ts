@@ -10,6 +10,7 @@
  * Jaggi 2015). That covers MGDA's ‖Σ w_i g_i‖² even when G is singular (T > rank). It stops on the
  * Frank–Wolfe duality gap, which bounds the suboptimality of a convex objective.
  */
+import { ReconError } from '../util/errors.js';
 
 /** A convex objective on the simplex, given by its gradient and an exact line search. */
 export interface SimplexObjective {
@@ -68,13 +69,13 @@ export function pairwiseFrankWolfe(objective: SimplexObjective, start: Float64Ar
 
 /** Symmetric copy of a row-major T×T matrix; validates shape and finiteness. */
 export function symmetricGram(gram: ArrayLike<number>, T: number): Float64Array {
-  if (!Number.isInteger(T) || T < 1) throw new Error(`task count must be a positive integer, got ${T}`);
-  if (gram.length !== T * T) throw new Error(`Gram matrix has ${gram.length} entries, expected ${T}×${T} = ${T * T}`);
+  if (!Number.isInteger(T) || T < 1) throw new ReconError(`task count must be a positive integer, got ${T}`);
+  if (gram.length !== T * T) throw new ReconError(`Gram matrix has ${gram.length} entries, expected ${T}×${T} = ${T * T}`);
   const out = new Float64Array(T * T);
   for (let i = 0; i < T; i++) {
     for (let j = 0; j < T; j++) {
       const v = 0.5 * (gram[i * T + j]! + gram[j * T + i]!);
-      if (!Number.isFinite(v)) throw new Error(`Gram matrix entry (${i}, ${j}) is not finite`);
+      if (!Number.isFinite(v)) throw new ReconError(`Gram matrix entry (${i}, ${j}) is not finite`);
       out[i * T + j] = v;
     }
   }

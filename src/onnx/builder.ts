@@ -6,6 +6,7 @@ import { Node } from './node.js';
 import { Tensor } from './tensor.js';
 import { makeValueInfo, type Dim } from './value-info.js';
 import type { AttributeValue } from './attributes.js';
+import { ReconError } from '../util/errors.js';
 
 /** Attribute values written the short way: numbers are ints unless wrapped with `float()`. */
 export type AttrInput = number | readonly number[] | string | readonly string[] | Tensor | AttributeValue;
@@ -70,7 +71,7 @@ export class GraphBuilder {
 
   /** Adds an initializer with exactly this name. */
   initializer<D extends NumericDType>(name: string, dtype: D, dims: readonly number[], data: TypedArrayByDType[D]): string {
-    if (this.graph.initializers.has(name)) throw new Error(`initializer "${name}" already exists`);
+    if (this.graph.initializers.has(name)) throw new ReconError(`initializer "${name}" already exists`);
     this.fresh(name);
     this.graph.initializers.set(name, Tensor.fromArray(name, dtype, dims, data));
     return name;

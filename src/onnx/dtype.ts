@@ -1,4 +1,5 @@
 /** ONNX element types by name, with the numeric codes of `TensorProto.DataType`. */
+import { ReconError } from '../util/errors.js';
 export const DTYPE_CODES = {
   float32: 1,
   uint8: 2,
@@ -132,7 +133,7 @@ export function viewBytes<D extends NumericDType>(dtype: D, bytes: Uint8Array): 
       view = new BigUint64Array(buf, off, n);
       break;
     default:
-      throw new Error(`unsupported dtype ${String(dtype)}`);
+      throw new ReconError(`unsupported dtype ${String(dtype)}`);
   }
   return view as TypedArrayByDType[D];
 }

@@ -56,7 +56,7 @@ export class Tensor {
     const expected = dims.reduce((a, b) => a * b, 1);
     const perElement = dtype === 'complex64' || dtype === 'complex128' ? 2 : 1;
     if (data.length !== expected * perElement) {
-      throw new Error(`tensor "${name}": ${data.length} values for shape [${dims.join(',')}]`);
+      throw new ReconError(`tensor "${name}": ${data.length} values for shape [${dims.join(',')}]`);
     }
     t.bytes = new Uint8Array(bytesOf(data));
     t.replaced = true;
@@ -134,7 +134,7 @@ export class Tensor {
   /** Little-endian bytes of the elements (reads external data on first use). */
   rawBytes(): Uint8Array {
     if (this.bytes) return this.bytes;
-    if (this.dtype === 'string') throw new Error(`tensor "${this.name}" holds strings, not bytes`);
+    if (this.dtype === 'string') throw new ReconError(`tensor "${this.name}" holds strings, not bytes`);
     const bytes = this.external ? readExternal(this.name, this.external) : bytesFromProto(this.original!, this.dtype, this.numel);
     this.bytes = bytes;
     return bytes;
@@ -143,7 +143,7 @@ export class Tensor {
   /** Typed view of the elements. */
   data<D extends NumericDType>(dtype?: D): TypedArrayByDType[D] {
     const d = (dtype ?? this.dtype) as D;
-    if (d !== this.dtype) throw new Error(`tensor "${this.name}" is ${this.dtype}, not ${d}`);
+    if (d !== this.dtype) throw new ReconError(`tensor "${this.name}" is ${this.dtype}, not ${d}`);
     return viewBytes(d, this.rawBytes());
   }
 
@@ -162,7 +162,7 @@ export class Tensor {
 
   /** A copy with another name (same bytes, no shared proto). */
   renamed(name: string): Tensor {
-    if (this.dtype === 'string') throw new Error(`cannot copy string tensor "${this.name}"`);
+    if (this.dtype === 'string') throw new ReconError(`cannot copy string tensor "${this.name}"`);
     return Tensor.fromArray(name, this.dtype, this.dims, this.data(this.dtype) as TypedArrayByDType[typeof this.dtype]);
   }
 

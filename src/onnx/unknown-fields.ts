@@ -1,4 +1,5 @@
 import { BUNDLED_SCHEMA, LATER_FIELDS, type FieldTable } from './schema-fields.js';
+import { ReconError } from '../util/errors.js';
 
 export interface UnknownField {
   message: string;
@@ -43,9 +44,9 @@ export function findUnknownFields(bytes: Uint8Array, schema: FieldTable = BUNDLE
           payloadEnd = pos + 4;
           break;
         default:
-          throw new Error(`corrupt protobuf: wire type ${wire} at byte ${pos}`);
+          throw new ReconError(`corrupt protobuf: wire type ${wire} at byte ${pos}`);
       }
-      if (payloadEnd > end) throw new Error(`corrupt protobuf: field ${field} runs past its message at byte ${pos}`);
+      if (payloadEnd > end) throw new ReconError(`corrupt protobuf: field ${field} runs past its message at byte ${pos}`);
       if (!(field in fields)) {
         const id = `${message}.${field}`;
         const entry = found.get(id);
@@ -66,13 +67,13 @@ function readVarint(bytes: Uint8Array, pos: number): [number, number] {
   let result = 0;
   let scale = 1;
   for (let i = 0; i < 10; i++) {
-    if (pos >= bytes.length) throw new Error('corrupt protobuf: truncated varint');
+    if (pos >= bytes.length) throw new ReconError('corrupt protobuf: truncated varint');
     const b = bytes[pos++]!;
     result += (b & 0x7f) * scale;
     if ((b & 0x80) === 0) return [result, pos];
     scale *= 128;
   }
-  throw new Error('corrupt protobuf: varint too long');
+  throw new ReconError('corrupt protobuf: varint too long');
 }
 
 export function describeUnknownFields(fields: readonly UnknownField[]): string {

@@ -19,6 +19,7 @@ import {
   type TaskInfo,
   type ToolInfo,
 } from './schema.js';
+import { ReconError } from '../util/errors.js';
 
 export interface LayerDescriptor {
   name: string;
@@ -194,7 +195,7 @@ export class ConflictReportBuilder {
   private recordWholeTrunk(cosines: ArrayLike<number> | undefined): void {
     const given = cosines !== undefined;
     if (this.wholeTrunk === undefined) this.wholeTrunk = given ? new Array<number>(PAPER_BIN_COUNT).fill(0) : null;
-    if (given !== (this.wholeTrunk !== null)) throw new Error('pushStep: give wholeTrunkCosines on every step or on none');
+    if (given !== (this.wholeTrunk !== null)) throw new ReconError('pushStep: give wholeTrunkCosines on every step or on none');
     if (!cosines) return;
     if (cosines.length !== this.pairs.length) throw new RangeError(`pushStep: expected ${this.pairs.length} whole-trunk cosines, got ${cosines.length}`);
     for (let pair = 0; pair < cosines.length; pair++) this.wholeTrunk![binIndex(clampCosine(cosines[pair]!))]!++;

@@ -1,6 +1,6 @@
 import { subgraphOuterReads, topologicalOrder, type Graph } from '../onnx/graph.js';
 import type { Node } from '../onnx/node.js';
-import { ReconError } from '../util/errors.js';
+import { ReconError, InternalError } from '../util/errors.js';
 import type { BranchPlan, LayerPlan } from './plan.js';
 import { valuesRead } from '../analysis/reach.js';
 import type { TaskReach, TaskRef } from './types.js';
@@ -63,7 +63,7 @@ export function branchNodes(ctx: BranchContext): BranchedNodes {
     const perTask = versions.get(value);
     if (perTask) {
       const v = perTask.get(task);
-      if (v === undefined) throw new Error(`internal: no version of "${value}" for task "${task}" (inconsistent task reach)`);
+      if (v === undefined) throw new InternalError(`no version of "${value}" for task "${task}" (inconsistent task reach)`);
       return v;
     }
     const copy = layer ? paramCopies.get(layer)!.get(value)?.get(task) : undefined;

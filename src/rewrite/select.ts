@@ -52,7 +52,7 @@ export function selectLayers(ranked: readonly RankedLayer[], rule: SelectionRule
     if (!Number.isInteger(rule.topK) || rule.topK < 1) throw new ReconError(`top-K must be a positive integer, got ${rule.topK}`);
     return { layers: candidates.slice(0, rule.topK).map((l) => l.name), rejected: [] };
   }
-  if (!cost) throw new Error('selectLayers: a budget rule needs a cost function');
+  if (!cost) throw new ReconError('selectLayers: a budget rule needs a cost function');
   const byParams = 'maxParamIncreasePct' in rule;
   const budget = byParams ? rule.maxParamIncreasePct : rule.maxMacIncreasePct;
   const metric = (c: SelectionCost): number => (byParams ? c.paramIncreasePct : c.macIncreasePct);

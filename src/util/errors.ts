@@ -41,3 +41,14 @@ export function checkNameLength(name: string, what: string): void {
     throw new ReconError(`${what} "${printable(name, 60)}" is ${name.length} characters long; names longer than ${MAX_NAME_LENGTH} are refused`);
   }
 }
+
+/**
+ * A broken internal invariant: a bug in recon-onnx, never the user's input. The CLI reports it as
+ * an internal error with a pointer to --debug; tests assert it is never reached from input.
+ */
+export class InternalError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'InternalError';
+  }
+}

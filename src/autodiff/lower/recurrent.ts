@@ -1,7 +1,7 @@
 import { Graph, subgraphOuterReads } from '../../onnx/graph.js';
 import type { Model } from '../../onnx/model.js';
 import { Node } from '../../onnx/node.js';
-import { ReconError } from '../../util/errors.js';
+import { ReconError, InternalError } from '../../util/errors.js';
 import { inferShapes } from '../../analysis/shapes.js';
 import type { HostTensor } from '../../runtime/ort-tensor.js';
 import { Emitter } from '../emitter.js';
@@ -115,7 +115,7 @@ function ancestorNodes(values: readonly string[], producers: ReadonlyMap<string,
 /** Replaces one RNN/GRU/LSTM node by its unrolled form, keeping its output names. */
 export function lowerRecurrentNode(graph: Graph, node: Node, shapes: RecurrentShapes, opset: number): void {
   const index = graph.nodes.indexOf(node);
-  if (index < 0) throw new Error(`lowerRecurrentNode: ${node.label} is not in the graph`);
+  if (index < 0) throw new InternalError(`lowerRecurrentNode: ${node.label} is not in the graph`);
   const spec = readSpec(graph, node, shapes);
   const e = new Emitter(graph, opset);
   e.prefix = `${node.name || node.opType}/unrolled`;

@@ -1,5 +1,6 @@
 import type { GradientContext, GradientRule, InputGradients } from '../types.js';
 import { greaterOrEqual, gradDType, lessOrEqual, maskGrad, scalarOf } from './emit-util.js';
+import { ReconError } from '../../util/errors.js';
 
 /**
  * Elementwise activations. Masks follow PyTorch's conventions at the kinks (e.g. Relu passes no
@@ -70,7 +71,7 @@ export const geluRule = elementwise('Gelu', (c, x, _y, dY) => {
     const right = e.mul(e.mul(k(c, 0.5), x), e.mul(e.sub(k(c, 1), e.mul(t, t)), du));
     return e.mul(dY, e.add(left, right));
   }
-  if (approximate !== 'none') throw new Error(`${c.node.label}: Gelu approximate="${approximate}" is not supported`);
+  if (approximate !== 'none') throw new ReconError(`${c.node.label}: Gelu approximate="${approximate}" is not supported`);
   // y = xΦ(x): dy/dx = Φ(x) + xφ(x), Φ(x) = ½(1+erf(x/√2)), φ(x) = exp(−x²/2)/√(2π)
   const cdf = e.mul(k(c, 0.5), e.add(k(c, 1), e.op1('Erf', [e.mul(x, k(c, Math.SQRT1_2))])));
   const pdf = e.mul(k(c, 1 / Math.sqrt(2 * Math.PI)), e.op1('Exp', [e.mul(e.mul(x, x), k(c, -0.5))]));

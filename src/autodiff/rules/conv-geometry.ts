@@ -6,6 +6,7 @@
 import type { Node } from '../../onnx/node.js';
 import type { GradientContext } from '../types.js';
 import { repeated } from './emit-util.js';
+import { ReconError } from '../../util/errors.js';
 
 /** Static geometry of a convolution-like op over `k` spatial axes, pads made explicit. */
 export interface ConvGeometry {
@@ -33,11 +34,11 @@ export function explicitPads(
   const autoPad = node.attrs.string('auto_pad', 'NOTSET');
   if (autoPad === 'NOTSET' || autoPad === '') {
     const pads = node.attrs.ints('pads') ?? repeated(2 * k, 0);
-    if (pads.length !== 2 * k) throw new Error(`${node.label}: pads has ${pads.length} entries, expected ${2 * k}`);
+    if (pads.length !== 2 * k) throw new ReconError(`${node.label}: pads has ${pads.length} entries, expected ${2 * k}`);
     return { begin: pads.slice(0, k), end: pads.slice(k) };
   }
   if (autoPad === 'VALID') return { begin: repeated(k, 0), end: repeated(k, 0) };
-  if (autoPad !== 'SAME_UPPER' && autoPad !== 'SAME_LOWER') throw new Error(`${node.label}: unknown auto_pad ${autoPad}`);
+  if (autoPad !== 'SAME_UPPER' && autoPad !== 'SAME_LOWER') throw new ReconError(`${node.label}: unknown auto_pad ${autoPad}`);
   const begin: number[] = [];
   const end: number[] = [];
   for (let i = 0; i < k; i++) {
@@ -70,7 +71,9 @@ export function convNodeGeometry(node: Node, xShape: readonly number[], wShape: 
   for (let i = 0; i < k; i++) {
     const expected = Math.floor((inSpatial[i]! + begin[i]! + end[i]! - span(geo, i)) / strides[i]!) + 1;
     if (expected !== yShape[2 + i]) {
-      throw new Error(`${node.label}: derived pads [${begin}] / [${end}] give output size ${expected} on spatial axis ${i}, onnxruntime gave ${yShape[2 + i]}`);
+      throw new ReconError(
+        `${node.label}: derived pads [${begin}] / [${end}] give output size ${expected} on spatial axis ${i}, onnxruntime gave ${yShape[2 + i]}`,
+      );
     }
   }
   return geo;

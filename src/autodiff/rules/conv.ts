@@ -3,6 +3,7 @@ import type { GradientContext, GradientRule, InputGradients } from '../types.js'
 import { numel, range, repeated } from './emit-util.js';
 import { convGeometry, remainders, type ConvGeometry } from './conv-geometry.js';
 import { convForwardIm2col, convInputGradIm2col, convWeightGradIm2col } from '../lower/im2col.js';
+import { ReconError } from '../../util/errors.js';
 
 /**
  * Conv and ConvTranspose backward rules from standard ops only (no ConvGrad):
@@ -219,7 +220,9 @@ export function convTransposeGeometry(ctx: GradientContext): ConvGeometry & { ou
   for (let i = 0; i < k; i++) {
     const expected = full[i]! - begin[i]! - end[i]!;
     if (expected !== yShape[2 + i]) {
-      throw new Error(`${node.label}: derived pads [${begin}] / [${end}] give output size ${expected} on spatial axis ${i}, onnxruntime gave ${yShape[2 + i]}`);
+      throw new ReconError(
+        `${node.label}: derived pads [${begin}] / [${end}] give output size ${expected} on spatial axis ${i}, onnxruntime gave ${yShape[2 + i]}`,
+      );
     }
   }
   return { kernel, strides, dilations, padsBegin: begin, padsEnd: end, group, outputPadding };

@@ -4,6 +4,7 @@ import { dtypeCode } from '../../onnx/dtype.js';
 import { Tensor } from '../../onnx/tensor.js';
 import type { Emitter } from '../emitter.js';
 import type { GradientContext } from '../types.js';
+import { InternalError } from '../../util/errors.js';
 
 /**
  * Small opset-aware emission idioms shared by the activation, softmax, matmul, normalization and
@@ -77,7 +78,7 @@ export function lessOrEqual(e: Emitter, a: string, b: string): string {
  */
 export function padZeros(e: Emitter, x: string, begins: readonly number[], ends: readonly number[]): string {
   if (begins.every((p) => p === 0) && ends.every((p) => p === 0)) return x;
-  if (begins.some((p) => p < 0) || ends.some((p) => p < 0)) throw new Error('padZeros: negative pads (use sliceStatic to crop)');
+  if (begins.some((p) => p < 0) || ends.some((p) => p < 0)) throw new InternalError('padZeros: negative pads (use sliceStatic to crop)');
   const pads = [...begins, ...ends];
   if (e.opset >= 11) return e.op1('Pad', [x, e.int64s(pads)], { mode: 'constant' });
   return e.op1('Pad', [x], { mode: 'constant', pads, value: float(0) });
@@ -103,7 +104,7 @@ export function sliceStatic(
     if (stepped) inputs.push(e.int64s(steps));
     return e.op1('Slice', inputs);
   }
-  if (stepped) throw new Error('Slice with steps needs opset 10');
+  if (stepped) throw new InternalError('Slice with steps needs opset 10');
   return e.op1('Slice', [x], { starts: starts.slice(), ends: ends.slice(), axes: axes.slice() });
 }
 

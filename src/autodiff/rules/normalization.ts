@@ -1,7 +1,7 @@
 import { float, GraphBuilder } from '../../onnx/builder.js';
 import type { DType } from '../../onnx/dtype.js';
 import { dtypeCode } from '../../onnx/dtype.js';
-import { ReconError } from '../../util/errors.js';
+import { ReconError, InternalError } from '../../util/errors.js';
 import type { Graph } from '../../onnx/graph.js';
 import type { Node } from '../../onnx/node.js';
 import { tensorTypeOf } from '../../onnx/value-info.js';
@@ -249,8 +249,8 @@ export function decomposeTrainingBatchNorm(
   } = {},
 ): TrainingBatchNormValues {
   const index = graph.nodes.indexOf(node);
-  if (index < 0) throw new Error(`decomposeTrainingBatchNorm: ${node.label} is not in the graph`);
-  if (node.opType !== 'BatchNormalization') throw new Error(`decomposeTrainingBatchNorm: ${node.label} is a ${node.opType}`);
+  if (index < 0) throw new InternalError(`decomposeTrainingBatchNorm: ${node.label} is not in the graph`);
+  if (node.opType !== 'BatchNormalization') throw new InternalError(`decomposeTrainingBatchNorm: ${node.label} is a ${node.opType}`);
   const extra = node.outputs.slice(1).filter((o) => o);
   if (extra.length > 0 && opset < 14) {
     throw new ReconError(`${node.label}: BatchNormalization training outputs before opset 14 are not supported`);

@@ -6,6 +6,7 @@ import type { Emitter } from '../emitter.js';
 import type { GradientContext, GradientRule } from '../types.js';
 import { explicitPads } from './conv-geometry.js';
 import { maskGrad, numel, range, zerosOf } from './emit-util.js';
+import { ReconError } from '../../util/errors.js';
 
 /**
  * Pooling backward rules from standard ops:
@@ -48,7 +49,7 @@ export const maxPoolRule: GradientRule = {
   backward(ctx) {
     const node = ctx.node;
     const e = ctx.emit;
-    if (ctx.opset < 16) throw new Error(`${node.label}: the MaxPool gradient needs opset >= 16 (ScatterElements reduction); upgrade the model first`);
+    if (ctx.opset < 16) throw new ReconError(`${node.label}: the MaxPool gradient needs opset >= 16 (ScatterElements reduction); upgrade the model first`);
     const x = node.inputs[0]!;
     const xShape = ctx.shape(x);
     const y = node.outputs[0]!;
@@ -113,7 +114,7 @@ export const averagePoolRule: GradientRule = {
     const k = xShape.length - 2;
     const c = xShape[1]!;
     const kernel = node.attrs.ints('kernel_shape');
-    if (!kernel) throw new Error(`${node.label}: AveragePool without kernel_shape`);
+    if (!kernel) throw new ReconError(`${node.label}: AveragePool without kernel_shape`);
     const strides = node.attrs.ints('strides') ?? kernel.map(() => 1);
     const dilations = node.attrs.ints('dilations') ?? kernel.map(() => 1);
     const includePad = node.attrs.int('count_include_pad', 0) === 1;
@@ -146,7 +147,7 @@ export const averagePoolRule: GradientRule = {
       const spanI = (kernel[i]! - 1) * dilations[i]! + 1;
       const rem = inSpatial[i]! + begin[i]! + end[i]! - spanI - strides[i]! * (outSpatial[i]! - 1);
       if (rem >= strides[i]!)
-        throw new Error(`${node.label}: output size ${outSpatial[i]} on spatial axis ${i} leaves ${rem} rows unused (stride ${strides[i]})`);
+        throw new ReconError(`${node.label}: output size ${outSpatial[i]} on spatial axis ${i} leaves ${rem} rows unused (stride ${strides[i]})`);
       padsEnd.push(rem < 0 ? end[i]! - rem : end[i]!);
       outputPadding.push(Math.max(rem, 0));
     }

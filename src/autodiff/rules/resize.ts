@@ -225,13 +225,13 @@ export function resizeMatrices(
       }
     } else {
       const given = nonEmpty(scalesInput) ? constant(scalesInput) : undefined;
-      if (!given || given.length === 0) throw new Error(`${node.label}: Resize scales are not a build-time constant`);
+      if (!given || given.length === 0) throw new ReconError(`${node.label}: Resize scales are not a build-time constant`);
       scales = spread(given.map(f), 1);
     }
     if (!legacy && settings.coordinateTransformationMode === 'tf_crop_and_resize') {
       const roiInput = node.inputs[1];
       const roi = nonEmpty(roiInput) ? constant(roiInput) : undefined;
-      if (!roi || roi.length === 0) throw new Error(`${node.label}: tf_crop_and_resize needs a constant roi`);
+      if (!roi || roi.length === 0) throw new ReconError(`${node.label}: tf_crop_and_resize needs a constant roi`);
       const half = roi.length / 2;
       const starts = spread(roi.slice(0, half).map(f), 0);
       const ends = spread(roi.slice(half).map(f), 1);
@@ -241,7 +241,7 @@ export function resizeMatrices(
       }
     }
   }
-  if (scales.length !== rank) throw new Error(`${node.label}: ${scales.length} scales for a rank-${rank} input`);
+  if (scales.length !== rank) throw new ReconError(`${node.label}: ${scales.length} scales for a rank-${rank} input`);
 
   const out: ResizeAxisMatrix[] = [];
   for (let axis = 0; axis < rank; axis++) {

@@ -186,7 +186,7 @@ function slicedAxes(ctx: GradientContext): SlicedAxis[] {
       count = Math.max(0, Math.ceil((start - end) / -step));
     }
     if (count !== outShape[axis]) {
-      throw new Error(`${node.label}: Slice along axis ${axis} selects ${count} elements, runtime says ${outShape[axis]}`);
+      throw new ReconError(`${node.label}: Slice along axis ${axis} selects ${count} elements, runtime says ${outShape[axis]}`);
     }
     const stride = Math.abs(step);
     const lo = step > 0 ? start : start + (count - 1) * step;
@@ -394,7 +394,7 @@ export const padRule: GradientRule = {
     const maps = inShape.map((n, a) => (begin[a] === 0 && end[a] === 0 ? undefined : padSourceMap(ctx, mode, a, n, begin[a]!, end[a]!)));
     maps.forEach((m, a) => {
       if (m && m.length !== outShape[a])
-        throw new Error(`${ctx.node.label}: Pad output axis ${a} has ${m.length} elements by the pads, ${outShape[a]} by the runtime`);
+        throw new ReconError(`${ctx.node.label}: Pad output axis ${a} has ${m.length} elements by the pads, ${outShape[a]} by the runtime`);
     });
     if (numel(outShape) === 0 || numel(inShape) === 0) return { 0: zerosOf(e, inShape, gradDType(ctx)) };
     let g = ctx.outputGrad(0)!;
