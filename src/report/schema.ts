@@ -1,7 +1,8 @@
 /**
  * The conflict report written by the scan command and read by every renderer, declared once as a
- * zod schema: the TypeScript types and the validator for reports loaded from disk both follow
- * from it. Field documentation lives in `.describe()`.
+ * zod schema. The TypeScript types, the validator for reports loaded from disk and the published
+ * JSON Schema (docs/report.schema.json, from conflictReportJsonSchema) all follow from it; field
+ * documentation lives in `.describe()`, so it reaches the JSON Schema too.
  */
 import { z } from 'zod';
 import { ReconError } from '../util/errors.js';
@@ -518,6 +519,12 @@ export function parseConflictReport(json: unknown, source: string): ConflictRepo
   const parsed = conflictReportSchema.safeParse(json, { error: readableDetail });
   if (!parsed.success) throw formatError(source, parsed.error);
   return parsed.data;
+}
+
+/** The report's JSON Schema (draft 2020-12), as published in docs/report.schema.json. */
+export function conflictReportJsonSchema(): Record<string, unknown> {
+  // `input`: what a report file may hold; extra fields are allowed there (the reader drops them).
+  return z.toJSONSchema(conflictReportSchema, { io: 'input', target: 'draft-2020-12' });
 }
 
 function formatError(source: string, error: z.ZodError): ReportFormatError {
