@@ -6,6 +6,7 @@ import { PAPER_BIN_COUNT } from './bins.js';
 import { mergeCosineStats } from './cosine-stats.js';
 import { downsampleLosses } from './loss-curves.js';
 import { rankScores } from './rank.js';
+import type { LayerDescriptor } from './report-builder.js';
 import type { ConflictReport, CosineStats, LayerConflict, LossCurves, OccurrenceHistogram } from './schema.js';
 
 export interface MergeOptions {
@@ -52,10 +53,7 @@ export function mergeReports(reports: readonly ConflictReport[], options: MergeO
       return conflicts / (steps * pairCount);
     });
     return {
-      name: layer.name,
-      op: layer.op,
-      nodes: [...layer.nodes],
-      params: layer.params,
+      ...layerIdentity(layer),
       scores: layer.scores.map((score, s) => ({ S: score.S, score: sum(parts.map((p) => p.scores[s]!.score)), rank: 0 })),
       pairs,
       conflictRatePerEpoch,
@@ -165,7 +163,7 @@ function checkCompatible(a: NamedShard, b: NamedShard): void {
   const sections: [string, unknown, unknown][] = [
     ['tasks', ra.tasks, rb.tasks],
     ['settings', settingsA, settingsB],
-    ['layers', layerIdentity(ra), layerIdentity(rb)],
+    ['layers', ra.layers.map(layerIdentity), rb.layers.map(layerIdentity)],
   ];
   for (const [name, x, y] of sections) {
     const difference = firstDifference(x, y, name);
@@ -173,9 +171,9 @@ function checkCompatible(a: NamedShard, b: NamedShard): void {
   }
 }
 
-/** What must match between shards of one scan: the layer list, without its measurements. */
-function layerIdentity(report: ConflictReport): unknown {
-  return report.layers.map((l) => ({ name: l.name, op: l.op, nodes: l.nodes, params: l.params }));
+/** What must match between shards of one scan: a layer without its measurements (a copy). */
+function layerIdentity(layer: LayerConflict): LayerDescriptor {
+  return { name: layer.name, op: layer.op, nodes: [...layer.nodes], params: layer.params };
 }
 
 function firstDifference(a: unknown, b: unknown, path: string): { path: string; a: unknown; b: unknown } | null {

@@ -11,22 +11,15 @@ import {
   REPORT_SCHEMA_VERSION,
   pairKeys,
   type ConflictReport,
-  type CostPoint,
   type CosineStats,
   type LayerConflict,
-  type ModelInfo,
   type ScanSettings,
   type TaskInfo,
-  type ToolInfo,
 } from './schema.js';
 import { ReconError } from '../util/errors.js';
 
-export interface LayerDescriptor {
-  name: string;
-  op: string;
-  nodes: string[];
-  params: number;
-}
+/** A shared layer as the builder is given it: its report entry without the measurements. */
+export type LayerDescriptor = Pick<LayerConflict, 'name' | 'op' | 'nodes' | 'params'>;
 
 export interface ReportBuilderInit {
   /** Shared layers in network order. */
@@ -37,14 +30,9 @@ export interface ReportBuilderInit {
   exactQuantileLimit?: number;
 }
 
-export interface ReportHeader {
-  tool: ToolInfo;
-  createdAt: string;
-  model: ModelInfo;
-  partial: boolean;
-  partialReason?: string;
+/** The report fields the observations do not determine, and the planned total of steps (progress.totalSteps). */
+export interface ReportHeader extends Pick<ConflictReport, 'tool' | 'createdAt' | 'model' | 'partial' | 'partialReason' | 'cost'> {
   totalSteps: number;
-  cost?: CostPoint[];
 }
 
 /** Points kept of the per-step conflict rate: enough for a smooth curve, small in JSON. */
