@@ -89,13 +89,6 @@ class Transformer(nn.Module):
     def shared(self):
         return [(n, p) for n, p in self.named_parameters() if not n.startswith(('cls', 'reg'))]
 
-
-def shared_parameters(model):
-    """The trunk's parameters: everything but the task heads."""
-    if hasattr(model, 'shared'):
-        return model.shared()
-    return [(n, p) for n, p in model.named_parameters() if n.split('.')[0] not in model.heads]
-
     def forward(self, tokens):
         x = self.embed(tokens) + self.pos_embed
         n, l, w = x.shape
@@ -108,6 +101,13 @@ def shared_parameters(model):
             x = x + layer['fc2'](F.gelu(layer['fc1'](layer['norm2'](x))))
         x = self.norm(x).mean(1)
         return self.cls(x), self.reg(x)
+
+
+def shared_parameters(model):
+    """The trunk's parameters: everything but the task heads."""
+    if hasattr(model, 'shared'):
+        return model.shared()
+    return [(n, p) for n, p in model.named_parameters() if n.split('.')[0] not in model.heads]
 
 
 def layer_groups(named):

@@ -48,5 +48,21 @@ describe('the installed npm package', () => {
     const script = "import('recon-onnx').then((m) => console.log(JSON.stringify(Object.keys(m).sort())))";
     const installed = JSON.parse(run('node', ['--input-type=module', '-e', script], project)) as string[];
     expect(installed).toEqual(expected);
+
+    // recon-onnx/report: reading and rendering reports without loading onnxruntime's native binding.
+    const reportExpected = Object.keys(await import('../../src/report/index.js')).sort();
+    const reportScript = [
+      "import { createRequire } from 'node:module';",
+      "const m = await import('recon-onnx/report');",
+      'const loaded = Object.keys(createRequire(import.meta.url).cache).filter((k) => k.includes("onnxruntime"));',
+      'console.log(JSON.stringify({ keys: Object.keys(m).sort(), loaded }));',
+    ].join('\n');
+    const report = JSON.parse(run('node', ['--input-type=module', '-e', reportScript], project)) as { keys: string[]; loaded: string[] };
+    expect(report.keys).toEqual(reportExpected);
+    expect(report.keys).toContain('readConflictReport');
+    expect(report.loaded).toEqual([]);
+    // The main entry does load it (what the check above would see if the report entry pulled it in).
+    const mainScript = reportScript.replace("'recon-onnx/report'", "'recon-onnx'");
+    expect((JSON.parse(run('node', ['--input-type=module', '-e', mainScript], project)) as { loaded: string[] }).loaded.length).toBeGreaterThan(0);
   }, 240_000);
 });
