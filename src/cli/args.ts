@@ -37,7 +37,12 @@ export interface ParsedArgs {
    * The declared input and output files (set by the CLI before the command runs), so that loading
    * a model can also refuse outputs that alias its external-data files.
    */
-  paths?: { inputs: PathRole[]; outputs: PathRole[]; allow: (output: PathRole, input: PathRole) => boolean };
+  paths?: {
+    inputs: PathRole[];
+    outputs: PathRole[];
+    allow: (output: PathRole, input: PathRole) => boolean;
+    hint?: (output: PathRole, input: PathRole) => string | undefined;
+  };
 }
 
 /** Minimal GNU-style parser: the commands' flags are few and explicit, so no dependency is needed. */

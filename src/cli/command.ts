@@ -18,6 +18,8 @@ export interface Command {
   variadic?: PositionalSpec;
   /** Output/input pairs this command may alias on purpose (rewrite --force). */
   allowAlias?: (args: ParsedArgs, output: PathRole, input: PathRole) => boolean;
+  /** What to add to an aliasing refusal the user could lift (e.g. "or --force to rewrite the model in place"). */
+  aliasHint?: (output: PathRole, input: PathRole) => string | undefined;
   /** The output to hold `<output>.lock` on while the command runs (one writer per output). */
   lockedOutput?: (args: ParsedArgs) => string | undefined;
   run(args: ParsedArgs, io: CommandIO): Promise<number>;

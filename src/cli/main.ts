@@ -51,8 +51,9 @@ export async function runCli(argv: readonly string[], io: CommandIO): Promise<nu
     validateDeclared(command, args);
     const declared = declaredPaths(command, args);
     const allow = (output: PathRole, input: PathRole): boolean => command.allowAlias?.(args, output, input) ?? false;
-    checkNoAliasing(declared.inputs, declared.outputs, allow);
-    args.paths = { ...declared, allow };
+    const hint = command.aliasHint;
+    checkNoAliasing(declared.inputs, declared.outputs, allow, hint);
+    args.paths = { ...declared, allow, ...(hint ? { hint } : {}) };
     const locked = command.lockedOutput?.(args);
     const release = locked ? acquireOutputLock(locked, `recon ${command.name}`, (m) => io.stderr(`warning: ${m}\n`)) : undefined;
     try {

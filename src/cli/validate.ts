@@ -105,13 +105,19 @@ export function checkOutputDir(path: string, shown: string): void {
 /**
  * No output may be an input, or another output, or replace one through its sidecars: an input at
  * `<output>.<anything>` (external data `<output>.data`, a checkpoint) is refused too.
- * `allow` names output/input pairs the command permits (rewrite --force: the model itself).
+ * `allow` names output/input pairs the command permits (rewrite --force: the model itself), and
+ * `hint` what a refusal should add when a flag would lift it.
  */
 export function checkNoAliasing(
   inputs: readonly PathRole[],
   outputs: readonly PathRole[],
   allow: (output: PathRole, input: PathRole) => boolean = () => false,
+  hint: (output: PathRole, input: PathRole) => string | undefined = () => undefined,
 ): void {
+  const hinted = (output: PathRole, input: PathRole): string => {
+    const text = hint(output, input);
+    return text ? ` ${text}` : '';
+  };
   const ins = inputs.map((r) => ({ ...r, id: identity(r.path) }));
   const seen: { role: PathRole; id: Identity }[] = [];
   for (const out of outputs) {
@@ -122,8 +128,8 @@ export function checkNoAliasing(
       if ((same || sidecar) && !allow(out, input)) {
         throw new ReconError(
           same
-            ? `${out.shown} ${out.path} is ${input.shown} (${input.path}); writing it would destroy an input: choose another path`
-            : `${out.shown} ${out.path} would replace ${input.shown} ${input.path} (a file the output writes beside itself): choose another path`,
+            ? `${out.shown} ${out.path} is ${input.shown} (${input.path}); writing it would destroy an input: choose another path${hinted(out, input)}`
+            : `${out.shown} ${out.path} would replace ${input.shown} ${input.path} (a file the output writes beside itself): choose another path${hinted(out, input)}`,
         );
       }
     }

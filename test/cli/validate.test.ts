@@ -63,10 +63,11 @@ describe('outputs never resolve to an input', () => {
     await refused(['grads', model, ...common, '--json', model], /--json .*cnn\.onnx is the model/);
     await refused(['grads', model, ...common, '--json', data], /--json .* is --data/);
     await refused(['inspect', model, '--json-out', model], /--json-out .* is the model/);
-    await refused(['scan', model, ...common, '-o', model], /-o .* is the model/);
+    // Only where a flag would lift the refusal does the message name it.
+    await refused(['scan', model, ...common, '-o', model], /-o .* is the model .*choose another path\s*$/);
     await refused(['scan', model, ...common, '-o', data], /-o .* is --data/);
     await refused(['scan', model, ...common, '--save-trained', model], /--save-trained .* is the model/);
-    await refused(['rewrite', model, '--tasks', tasks, '--layers', 'conv1', '-o', tasks], /-o .* is --tasks/);
+    await refused(['rewrite', model, '--tasks', tasks, '--layers', 'conv1', '-o', tasks], /-o .* is --tasks .*choose another path\s*$/);
     await refused(['rewrite', model, '--tasks', tasks, '--layers', 'conv1', '--json', model], /--json .* is the model/);
     await refused(['train', model, ...common, '-o', p('t.onnx'), '--metrics', tasks], /--metrics .* is --tasks/);
     await refused(['scan', model, ...common, '-o', p('same.json'), '--save-trained', p('same.json')], /is also -o/);
@@ -74,7 +75,10 @@ describe('outputs never resolve to an input', () => {
 
   it('sees through symbolic links to files and folders, and through other spellings of a path', async () => {
     const common = ['--tasks', tasks, '--layers', 'conv1'];
-    await refused(['rewrite', p('link.onnx'), ...common, '-o', model], /-o .* is the model/);
+    await refused(
+      ['rewrite', p('link.onnx'), ...common, '-o', model],
+      /-o .* is the model .*choose another path \(or --force to rewrite the model in place\)\s*$/,
+    );
     await refused(['rewrite', p('via/r.onnx'), ...common, '-o', p('real/r.onnx')], /-o .* is the model/);
     await refused(['rewrite', model, ...common, '-o', `${dir}/./folder/../cnn.onnx`], /-o .* is the model/);
   });

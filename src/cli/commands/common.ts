@@ -44,7 +44,7 @@ export function externalDataFiles(model: Model): string[] {
 export function refuseExternalDataOutputs(args: ParsedArgs, modelPath: string, model: Model): void {
   if (!args.paths) return;
   const data = externalDataFiles(model).map((path) => ({ shown: `the external data of ${modelPath}:`, path }));
-  checkNoAliasing(data, args.paths.outputs, args.paths.allow);
+  checkNoAliasing(data, args.paths.outputs, args.paths.allow, args.paths.hint);
   args.paths.inputs.push(...data);
 }
 
@@ -56,7 +56,7 @@ export function checkDerivedOutput(args: ParsedArgs, shown: string, path: string
   checkOutputFile(path, shown);
   if (!args.paths) return;
   const role = { shown, path };
-  checkNoAliasing(args.paths.inputs, [...args.paths.outputs.filter((o) => o.path !== path), role], args.paths.allow);
+  checkNoAliasing(args.paths.inputs, [...args.paths.outputs.filter((o) => o.path !== path), role], args.paths.allow, args.paths.hint);
 }
 
 /** The model (first positional argument), its tasks and the required `--data` file. */

@@ -145,5 +145,5 @@ function refuseReportSourceOutputs(args: ParsedArgs, reportPath: string, report:
     if (!recorded || recorded === '<memory>') continue;
     for (const candidate of recordedFileCandidates(recorded, reportPath)) sources.push({ shown: what, path: candidate });
   }
-  checkNoAliasing(sources, args.paths.outputs, args.paths.allow);
+  checkNoAliasing(sources, args.paths.outputs, args.paths.allow, args.paths.hint);
 }

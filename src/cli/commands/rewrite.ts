@@ -13,7 +13,12 @@ import type { Model } from '../../onnx/model.js';
 import { optionValue } from '../args.js';
 import type { Command, CommandIO } from '../command.js';
 import { checkDerivedOutput, loadModelArg, TASK_OPTIONS, tasksArg } from './common.js';
-import type { ParsedArgs } from '../args.js';
+import type { ParsedArgs, PathRole } from '../args.js';
+
+/** `-o` naming the model itself or its external data: what --force permits. */
+function inPlace(output: PathRole, input: PathRole): boolean {
+  return output.shown === '-o' && (input.shown === 'the model' || input.shown.startsWith('the external data of'));
+}
 
 export const rewriteCommand: Command = {
   name: 'rewrite',
@@ -21,8 +26,8 @@ export const rewriteCommand: Command = {
   usage:
     'recon rewrite model.onnx (--layers a,b | --layers @file.txt | --scores report.json [--top-k K | --max-param-increase P% | --max-flop-increase P%]) [-o out.onnx]',
   // --force: the model may be rewritten in place (its old external data is replaced after the new is written).
-  allowAlias: (args, output, input) =>
-    args.flags.has('force') && output.shown === '-o' && (input.shown === 'the model' || input.shown.startsWith('the external data of')),
+  allowAlias: (args, output, input) => args.flags.has('force') && inPlace(output, input),
+  aliasHint: (output, input) => (inPlace(output, input) ? '(or --force to rewrite the model in place)' : undefined),
   positionals: [{ name: 'the model', kind: 'input' }],
   options: [
     ...TASK_OPTIONS,
