@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadModel, saveModel } from '../../src/onnx/index.js';
 import { referenceModel } from '../../models/reference-models.js';
 import { cli } from './helpers.js';
+import { writeNpz } from '../../src/data/npz.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'recon-validate-'));
 const p = (f: string): string => join(dir, f);
@@ -103,6 +104,16 @@ describe('output locations are checked before any work', () => {
     await refused(['inspect', model, '--json-out', '/proc/self/status'], /cannot write under \/proc/);
     await refused(['inspect', model, '--json-out', '/dev/null'], /cannot write under \/dev|not a regular file/);
     await refused(['run', model, ...common, '-o', model], /-o .* is not a folder/);
+  });
+});
+
+describe('data is checked against the model before it runs', () => {
+  it('verify --data: a wrongly shaped input array is named, not left to onnxruntime', async () => {
+    const wrong = p('wrong-shape.npz');
+    // The cnn takes [N, 1, 36, 36] images.
+    writeNpz(wrong, { input: { dtype: 'float32', dims: [2, 1, 30, 36], data: new Float32Array(2 * 30 * 36) } });
+    await refused(['verify', model, model, '--data', wrong], /wrong-shape\.npz: array "input": expected shape \[N,1,36,36\].*got \[2,1,30,36\]/);
+    rmSync(wrong);
   });
 });
 

@@ -2,7 +2,7 @@ import { ReconError } from '../../util/errors.js';
 import { loadModel } from '../../onnx/load.js';
 import { loadDataset } from '../../data/dataset.js';
 import type { HostTensor } from '../../data/host-tensor.js';
-import { planFeeds, feedsFor } from '../../analysis/model-feeds.js';
+import { checkDataset, planFeeds, feedsFor } from '../../analysis/model-feeds.js';
 import { verify } from '../../rewrite/verify.js';
 import { optionValue } from '../args.js';
 import type { Command } from '../command.js';
@@ -35,6 +35,8 @@ export const verifyCommand: Command = {
     if (dataPath) {
       const dataset = loadDataset(dataPath);
       const plan = { ...planFeeds(reference, []), targets: [] };
+      // Shapes and index ranges up front: a bad array is named as such, not as an onnxruntime failure.
+      checkDataset(dataset, plan);
       const rows = Math.min(Number(optionValue(args, 'rows') ?? 16), dataset.length);
       feeds = feedsFor(
         dataset,
