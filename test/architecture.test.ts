@@ -56,7 +56,7 @@ describe('architecture', () => {
     const plain = sources('src').flatMap((path) =>
       readFileSync(path, 'utf8')
         .split('\n')
-        .flatMap((line, i) => (/\b(?:new\s+Error|throw\s+Error)\s*\(/.test(line) ? [`${path}:${i + 1}`] : [])),
+        .flatMap((line, i) => (/\b(?:new|throw)\s+(?:Range|Type|Syntax|Reference|Eval|URI)?Error\s*\(/.test(line) ? [`${path}:${i + 1}`] : [])),
     );
     expect(plain).toEqual([]);
   });

@@ -251,6 +251,8 @@ export async function runScan(
   });
 
   let partialReason: string | undefined;
+  /** A non-finite loss or gradient stopped the scan: an error carrying the partial report. */
+  let diverged = false;
   let epochOrder: { epoch: number; batches: Int32Array[] } | undefined;
   try {
     for (let step = first + record.cosines.length; step < last; step++) {
@@ -276,6 +278,7 @@ export async function runScan(
       const bad = lossRow.findIndex((l) => !Number.isFinite(l));
       if (bad >= 0) {
         partialReason = `loss of task "${taskNames[bad]}" is ${lossRow[bad]} at step ${step}`;
+        diverged = true;
         break;
       }
       const cosines: number[] = [];
@@ -285,6 +288,15 @@ export async function runScan(
       }
       const whole = sumGrams([...result.paramGrams.values()], T);
       const wholeCos = pairs.map((p) => cosineFromGram(whole, T, p.i, p.j));
+      // Finite losses can still come with non-finite gradients (an overflowing weight, a NaN in a
+      // layer no loss reads directly): the scan stops there, as for a non-finite loss.
+      const badCos = cosines.findIndex((c) => !Number.isFinite(c));
+      if (badCos >= 0 || wholeCos.some((c) => !Number.isFinite(c))) {
+        const where = badCos >= 0 ? `layer "${layers[Math.floor(badCos / pairs.length)]!.name}"` : 'the shared layers';
+        partialReason = `the task gradients of ${where} are not finite at step ${step}`;
+        diverged = true;
+        break;
+      }
       builder.pushStep(epoch, cosines, wholeCos);
       builder.recordLosses(step, lossRow);
       record.cosines.push(cosines);
@@ -359,7 +371,7 @@ export async function runScan(
   if (config.recordSteps) recorded = Float32Array.from(record.cosines.flat());
   const state = checkpoint();
   hooks.onCheckpoint?.(state);
-  if (partialReason?.startsWith('loss of task')) {
+  if (diverged) {
     throw Object.assign(new ReconError(`${partialReason}; the partial report keeps the ${record.cosines.length} finished steps`), {
       partial: { report, checkpoint: state, trainedModel, recorded, updatePath },
     });

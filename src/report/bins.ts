@@ -39,7 +39,7 @@ const FINE_BINS_PER_UNIT = 100;
 
 /** Paper bin of a cosine (see the module comment for the boundary rule). Throws on NaN. */
 export function binIndex(cos: number): number {
-  if (Number.isNaN(cos)) throw new RangeError('binIndex: cosine is NaN');
+  if (Number.isNaN(cos)) throw new ReconError('binIndex: cosine is NaN');
   const edges = PAPER_BINS.edges;
   for (let b = 0; b < edges.length; b++) {
     if (cos >= edges[b]!) return b;
@@ -56,7 +56,7 @@ export function fineBinEdge(i: number): number {
 
 /** Fine bin of a cosine; values outside [-1, 1] land in the first or last bin. Throws on NaN. */
 export function fineBinIndex(cos: number): number {
-  if (Number.isNaN(cos)) throw new RangeError('fineBinIndex: cosine is NaN');
+  if (Number.isNaN(cos)) throw new ReconError('fineBinIndex: cosine is NaN');
   let i = Math.floor((cos + 1) * FINE_BINS_PER_UNIT);
   if (i < 0) i = 0;
   if (i > FINE_BIN_COUNT - 1) i = FINE_BIN_COUNT - 1;
@@ -75,7 +75,7 @@ export function fineEdgeIndex(threshold: number): number {
 /** Number of observations with cos < threshold; exact because threshold must be a fine edge. */
 export function countBelowFromFine(fineHistogram: readonly number[], threshold: number): number {
   const k = fineEdgeIndex(threshold);
-  if (k < 0) throw new RangeError(`countBelowFromFine: ${threshold} is not a multiple of 0.01 in [-1, 1]`);
+  if (k < 0) throw new ReconError(`countBelowFromFine: ${threshold} is not a multiple of 0.01 in [-1, 1]`);
   let total = 0;
   for (let i = 0; i < k; i++) total += fineHistogram[i]!;
   return total;

@@ -3,6 +3,7 @@
  */
 import { FINE_BIN_COUNT, PAPER_BIN_COUNT, binIndex, fineBinEdge, fineBinIndex } from './bins.js';
 import type { CosineQuantiles, CosineStats } from './schema.js';
+import { ReconError } from '../util/errors.js';
 
 /**
  * Values kept per accumulator for exact quantiles. 50k covers the paper's searches per
@@ -165,7 +166,7 @@ export class CosineAccumulator {
 
 /** Throws unless `cos` is finite and within rounding distance of [-1, 1]. */
 export function assertCosine(cos: number, where: string): void {
-  if (!Number.isFinite(cos) || Math.abs(cos) > 1 + COSINE_TOLERANCE) throw new RangeError(`${where}: ${cos} is not a cosine`);
+  if (!Number.isFinite(cos) || Math.abs(cos) > 1 + COSINE_TOLERANCE) throw new ReconError(`${where}: ${cos} is not a cosine`);
 }
 
 export function clampCosine(cos: number): number {

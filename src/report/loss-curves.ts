@@ -1,11 +1,12 @@
 import { MAX_LOSS_POINTS, type LossCurves } from './schema.js';
+import { ReconError } from '../util/errors.js';
 
 /**
  * Shrinks loss curves to at most `maxPoints` points by averaging buckets of consecutive points;
  * each bucket is stamped with its last step so a point never claims steps that had not run yet.
  */
 export function downsampleLosses(curves: LossCurves, maxPoints: number = MAX_LOSS_POINTS): LossCurves {
-  if (!Number.isInteger(maxPoints) || maxPoints < 1) throw new RangeError(`downsampleLosses: maxPoints must be a positive integer (got ${maxPoints})`);
+  if (!Number.isInteger(maxPoints) || maxPoints < 1) throw new ReconError(`downsampleLosses: maxPoints must be a positive integer (got ${maxPoints})`);
   const n = curves.steps.length;
   if (n <= maxPoints) return { steps: [...curves.steps], perTask: mapValues(curves.perTask, (v) => [...v]) };
   const bucket = Math.ceil(n / maxPoints);

@@ -90,10 +90,10 @@ export class ConflictReportBuilder {
     const layerCount = this.init.layers.length;
     const pairCount = this.pairs.length;
     if (cosines.length !== layerCount * pairCount) {
-      throw new RangeError(`pushStep: expected ${layerCount * pairCount} cosines (${layerCount} layers × ${pairCount} pairs), got ${cosines.length}`);
+      throw new ReconError(`pushStep: expected ${layerCount * pairCount} cosines (${layerCount} layers × ${pairCount} pairs), got ${cosines.length}`);
     }
     if (!Number.isInteger(epoch) || epoch < this.epochSteps.length - 1) {
-      throw new RangeError(`pushStep: epoch ${epoch} is not an integer >= the current epoch ${this.epochSteps.length - 1}`);
+      throw new ReconError(`pushStep: epoch ${epoch} is not an integer >= the current epoch ${this.epochSteps.length - 1}`);
     }
     for (let i = 0; i < cosines.length; i++) assertCosine(cosines[i]!, 'pushStep');
     if (wholeTrunkCosines) for (let i = 0; i < wholeTrunkCosines.length; i++) assertCosine(wholeTrunkCosines[i]!, 'pushStep (whole trunk)');
@@ -121,13 +121,13 @@ export class ConflictReportBuilder {
 
   /** Records the task losses (in task order) of one step; steps must increase. */
   recordLosses(step: number, losses: ArrayLike<number>): void {
-    if (losses.length !== this.lossValues.length) throw new RangeError(`recordLosses: expected ${this.lossValues.length} losses, got ${losses.length}`);
+    if (losses.length !== this.lossValues.length) throw new ReconError(`recordLosses: expected ${this.lossValues.length} losses, got ${losses.length}`);
     const last = this.lossSteps[this.lossSteps.length - 1];
     if (!Number.isInteger(step) || step < 0 || (last !== undefined && step <= last)) {
-      throw new RangeError(`recordLosses: step ${step} must be a non-negative integer after ${last ?? 'the start'}`);
+      throw new ReconError(`recordLosses: step ${step} must be a non-negative integer after ${last ?? 'the start'}`);
     }
     for (let t = 0; t < losses.length; t++) {
-      if (!Number.isFinite(losses[t]!)) throw new RangeError(`recordLosses: loss of task "${this.init.tasks[t]!.name}" at step ${step} is ${losses[t]}`);
+      if (!Number.isFinite(losses[t]!)) throw new ReconError(`recordLosses: loss of task "${this.init.tasks[t]!.name}" at step ${step} is ${losses[t]}`);
     }
     this.lossSteps.push(step);
     for (let t = 0; t < losses.length; t++) this.lossValues[t]!.push(losses[t]!);
@@ -185,7 +185,7 @@ export class ConflictReportBuilder {
     if (this.wholeTrunk === undefined) this.wholeTrunk = given ? new Array<number>(PAPER_BIN_COUNT).fill(0) : null;
     if (given !== (this.wholeTrunk !== null)) throw new ReconError('pushStep: give wholeTrunkCosines on every step or on none');
     if (!cosines) return;
-    if (cosines.length !== this.pairs.length) throw new RangeError(`pushStep: expected ${this.pairs.length} whole-trunk cosines, got ${cosines.length}`);
+    if (cosines.length !== this.pairs.length) throw new ReconError(`pushStep: expected ${this.pairs.length} whole-trunk cosines, got ${cosines.length}`);
     for (let pair = 0; pair < cosines.length; pair++) this.wholeTrunk![binIndex(clampCosine(cosines[pair]!))]!++;
     this.wholeTrunkObservations += cosines.length;
   }

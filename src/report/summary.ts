@@ -4,12 +4,13 @@
 import { conflictFraction, mergeCosineStats } from './cosine-stats.js';
 import { orderByRank } from './rank.js';
 import { PAIR_SEPARATOR, type ConflictReport, type CosineStats, type LayerConflict } from './schema.js';
+import { ReconError } from '../util/errors.js';
 
 /** Index into settings.S of threshold `S` (default: the first, which drives cost and selection). */
 export function thresholdIndex(report: ConflictReport, S?: number): number {
   if (S === undefined) return 0;
   const index = report.settings.S.indexOf(S);
-  if (index < 0) throw new RangeError(`S = ${S} was not scanned (report has S = ${report.settings.S.join(', ')})`);
+  if (index < 0) throw new ReconError(`S = ${S} was not scanned (report has S = ${report.settings.S.join(', ')})`);
   return index;
 }
 

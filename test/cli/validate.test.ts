@@ -131,6 +131,8 @@ describe('options are checked before any work', () => {
       [[...scan, '--seed', '1e300'], /--seed must be an integer ≥ 0 and ≤ 4294967295, got "1e300"/],
       [[...scan, '--batch-size', '2.5'], /--batch-size must be an integer ≥ 1/],
       [[...scan, '--steps', 'NaN'], /--steps must be an integer ≥ 1, got "NaN"/],
+      // onnxruntime would try to start that many threads.
+      [[...scan, '--threads', '1e8'], /--threads must be an integer ≥ 1 and ≤ 1024, got "1e8"/],
       [['scan', model, p('other.onnx'), '--tasks', tasks, '--data', data], /unexpected argument ".*other\.onnx"/],
       [['verify', model, model, model], /unexpected argument/],
       [['rewrite', model, '--tasks', tasks, '--layers', 'conv1', '--tolerance', '-1'], /--tolerance must be a number ≥ 0, got "-1"/],

@@ -163,5 +163,16 @@ describe('recon scan', () => {
     expect((err as Error).message).toMatch(/loss of task "T1" is NaN at step 2; the partial report keeps the 2 finished steps/);
     expect(err.partial!.report.partial).toBe(true);
     expect(err.partial!.report.progress.stepsDone).toBe(2);
+
+    // Finite losses with overflowing gradients (inputs of 1e30: the logits and losses stay finite,
+    // the squared gradient norms in the Grams do not) stop the scan the same way.
+    const big = (good.arrays.get('input')!.data as Float32Array).map((v, i) => (i >= 16 * 16 * 3 ? v * 1e30 : v));
+    const huge = makeDataset({ ...Object.fromEntries(good.arrays), input: { dtype: 'float32', dims: [64, 16], data: big } }, 'huge.npz');
+    const overflow = (await runScan(mlp(), TASKS, huge, { ...baseConfig, shuffle: false, optimizer: { ...baseConfig.optimizer, kind: 'none' } }).then(
+      () => new Error('expected the scan to stop'),
+      (e: unknown) => e,
+    )) as Error & { partial?: { report: ConflictReport } };
+    expect(overflow.message).toMatch(/the task gradients of layer "\w+" are not finite at step 3; the partial report keeps the 3 finished steps/);
+    expect(overflow.partial!.report.progress.stepsDone).toBe(3);
   });
 });

@@ -20,7 +20,12 @@ export const TASK_OPTIONS: OptionSpec[] = [
 
 export const RUNTIME_OPTIONS: OptionSpec[] = [
   { name: 'device', value: 'cpu|cuda[:id]|auto', description: 'execution provider (default cpu)' },
-  { name: 'threads', check: { kind: 'number', integer: true, min: 1 }, value: 'N', description: 'onnxruntime intra-op threads (default: onnxruntime decides)' },
+  {
+    name: 'threads',
+    check: { kind: 'number', integer: true, min: 1, max: 1024 },
+    value: 'N',
+    description: 'onnxruntime intra-op threads (default: onnxruntime decides)',
+  },
   { name: 'opt-level', value: 'disabled|basic|extended|all', description: 'onnxruntime graph optimisation level (default all)' },
   { name: 'bn', value: 'train|eval', description: 'BatchNormalization statistics: batch (train) or running (eval)' },
 ];
