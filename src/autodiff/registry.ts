@@ -1,7 +1,7 @@
 import type { GradientRule } from './types.js';
 import { ReconError } from '../util/errors.js';
 
-/** Op type → rule. Filled by `register-all.ts`; a second rule for one op type is a bug. */
+/** Op type → rule. Filled by `register-all.ts` (and by users on their copy); a second rule for one op type is refused. */
 export class GradientRegistry {
   private readonly rules = new Map<string, GradientRule>();
 
